@@ -1,0 +1,727 @@
+//! `ehrchain`: run a node, make keys, register, put and get records, grant, revoke, break-glass,
+//! read the audit trail, erase, verify, and a seeded demo.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use clap::{Args, Parser, Subcommand};
+use ehrchain_cli::client::Client;
+use ehrchain_cli::records::{self, GrantSpec, PutRecord};
+use ehrchain_cli::{keys, serve, txs};
+use ehrchain_crypto::PublicKey;
+use ehrchain_ledger::InclusionProof;
+use ehrchain_node::{BlobConfig, NodeConfig};
+use ehrchain_types::{
+    AgentId, BreakGlass, Canonical, Category, CategoryPattern, Grantee, Mode, OrgId, PatientId,
+    Purpose, RecordId, Role, Timestamp, TxBody,
+};
+use serde_json::{json, Value};
+
+#[derive(Parser)]
+#[command(name = "ehrchain", version, about = "Patient-controlled health-record exchange")]
+struct Cli {
+    /// The node's API address.
+    #[arg(long, global = true, env = "EHRCHAIN_NODE", default_value = "http://127.0.0.1:8080")]
+    node: String,
+    /// Print machine-readable JSON instead of prose.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a node (the embedded default: one validator, local disk) with its API on localhost.
+    Run(RunArgs),
+    /// Start a node seeded with a small consortium and print what to try next.
+    Demo(RunArgs),
+    /// Make and inspect key files (sealed with EHRCHAIN_PASSPHRASE).
+    #[command(subcommand)]
+    Keys(KeysCmd),
+    /// Organisations hosted by a node (needs the node's data folder for its validator key).
+    #[command(subcommand)]
+    Org(OrgCmd),
+    /// Register staff of a hosted organisation.
+    #[command(subcommand)]
+    Agent(AgentCmd),
+    /// Patients register themselves with their own key.
+    #[command(subcommand)]
+    Patient(PatientCmd),
+    /// Identifying data, kept encrypted off the ledger by the front desk.
+    #[command(subcommand)]
+    Persona(PersonaCmd),
+    /// Put, get and list records.
+    #[command(subcommand)]
+    Record(RecordCmd),
+    /// Grant access to your records (as the patient).
+    Grant(GrantArgs),
+    /// Revoke a grant (as the patient).
+    Revoke {
+        #[arg(long = "as")]
+        key: PathBuf,
+        #[arg(long)]
+        grant: String,
+    },
+    /// Declare an emergency (break-glass) for a patient: time-limited, audited, shown to the patient.
+    BreakGlass {
+        #[arg(long = "as")]
+        key: PathBuf,
+        #[arg(long)]
+        patient: String,
+        #[arg(long)]
+        reason: String,
+        /// How long, e.g. 30m, 2h (at most 24h).
+        #[arg(long, default_value = "1h")]
+        r#for: String,
+    },
+    /// Your audit trail (as the patient): every access, who, when, which record, why, on what basis.
+    Audit {
+        #[arg(long = "as")]
+        key: PathBuf,
+    },
+    /// Your grants (as the patient).
+    Grants {
+        #[arg(long = "as")]
+        key: PathBuf,
+    },
+    /// Erase a record (as the patient): every node deletes ciphertext and envelopes and signs a receipt.
+    Erase {
+        #[arg(long = "as")]
+        key: PathBuf,
+        #[arg(long)]
+        record: String,
+        /// Wait until every validator's receipt is committed.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Verify the chain, a transaction's inclusion proof, or the node's integrity alerts.
+    #[command(subcommand)]
+    Verify(VerifyCmd),
+    /// The node's chain, tip and alerts.
+    Status,
+}
+
+#[derive(Args, Clone)]
+struct RunArgs {
+    #[arg(long, env = "EHRCHAIN_DATA", default_value = "ehrchain-data")]
+    data_dir: PathBuf,
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Seconds between integrity scrubs (0 disables).
+    #[arg(long, default_value_t = 600)]
+    scrub_secs: u64,
+    /// Store ciphertexts in an S3-compatible bucket instead of local disk.
+    #[arg(long, requires_all = ["s3_bucket"])]
+    s3_endpoint: Option<String>,
+    #[arg(long)]
+    s3_bucket: Option<String>,
+    #[arg(long, default_value = "us-east-1")]
+    s3_region: String,
+    #[arg(long, env = "AWS_ACCESS_KEY_ID", default_value = "")]
+    s3_access_key: String,
+    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", default_value = "", hide_env_values = true)]
+    s3_secret_key: String,
+}
+
+#[derive(Subcommand)]
+enum KeysCmd {
+    /// Generate a new identity (Ed25519 + X25519) into FILE, sealed with EHRCHAIN_PASSPHRASE.
+    New { out: PathBuf },
+    /// Print a key file's public keys and ids.
+    Show { file: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum OrgCmd {
+    /// Create an organisation hosted by the node, registered with its validator key.
+    Create {
+        #[arg(long, env = "EHRCHAIN_DATA", default_value = "ehrchain-data")]
+        data_dir: PathBuf,
+        #[arg(long)]
+        name: String,
+        /// hospital, clinic, laboratory, pharmacy, insurer, public-health-agency, research-institute
+        #[arg(long)]
+        kind: String,
+    },
+    /// List registered organisations.
+    List,
+}
+
+#[derive(Subcommand)]
+enum AgentCmd {
+    /// Register the holder of KEY as staff of ORG (signed with the hosted organisation's key).
+    Register {
+        #[arg(long, env = "EHRCHAIN_DATA", default_value = "ehrchain-data")]
+        data_dir: PathBuf,
+        #[arg(long)]
+        org: String,
+        /// doctor, nurse, lab-technician, pharmacist, insurer-officer, public-health-officer, researcher, org-admin
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        licence: String,
+        /// The agent's key file (only its public sidecar is read).
+        #[arg(long)]
+        key: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum PatientCmd {
+    /// Register the holder of KEY as a patient (signed by the patient's own key).
+    Register {
+        #[arg(long)]
+        key: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum PersonaCmd {
+    /// Store a patient's identifying data (as a front-desk agent).
+    Put {
+        #[arg(long = "as")]
+        key: PathBuf,
+        #[arg(long)]
+        patient: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        birth_date: String,
+        #[arg(long)]
+        national_id: Option<String>,
+        #[arg(long)]
+        phone: Option<String>,
+        #[arg(long)]
+        address: Option<String>,
+    },
+    /// Find a returning patient by national id.
+    Find {
+        #[arg(long = "as")]
+        key: PathBuf,
+        #[arg(long)]
+        national_id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum RecordCmd {
+    /// Encrypt a file of any size and store it as a record.
+    Put {
+        #[arg(long = "as")]
+        key: PathBuf,
+        #[arg(long)]
+        patient: String,
+        /// e.g. Observation/laboratory, ImagingStudy, DocumentReference/clinical-note
+        #[arg(long)]
+        category: String,
+        #[arg(long, default_value = "application/octet-stream")]
+        media_type: String,
+        #[arg(long)]
+        supersedes: Option<String>,
+        file: PathBuf,
+    },
+    /// Read a record and decrypt it into OUT (the access is committed to the ledger first).
+    Get {
+        #[arg(long = "as")]
+        key: PathBuf,
+        #[arg(long)]
+        record: String,
+        #[arg(long, default_value = "treatment")]
+        purpose: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// List a patient's records (agents see only what their grants allow).
+    List {
+        #[arg(long = "as")]
+        key: PathBuf,
+        #[arg(long)]
+        patient: String,
+    },
+}
+
+#[derive(Args)]
+struct GrantArgs {
+    #[arg(long = "as")]
+    key: PathBuf,
+    /// An agent (ag_…), an organisation (org_…), or a role at an organisation (doctor@org_…).
+    #[arg(long)]
+    to: String,
+    /// Category patterns: laboratory, ImagingStudy, Observation/vital-signs, * …
+    #[arg(long, value_delimiter = ',')]
+    categories: Vec<String>,
+    /// Record ids.
+    #[arg(long, value_delimiter = ',')]
+    records: Vec<String>,
+    #[arg(long, default_value = "treatment")]
+    purpose: String,
+    #[arg(long, default_value = "read")]
+    mode: String,
+    /// How long from now, e.g. 1d, 12h, 30m, 10s.
+    #[arg(long = "for", default_value = "1d")]
+    duration: String,
+}
+
+#[derive(Subcommand)]
+enum VerifyCmd {
+    /// Fetch every block header and check hash links and certificates against the validators.
+    Chain {
+        /// Trusted validator keys (hex, comma-separated); default: those the node reports.
+        #[arg(long, value_delimiter = ',')]
+        validators: Vec<String>,
+    },
+    /// Fetch a transaction's inclusion proof and check it offline against the validators.
+    Proof {
+        #[arg(long)]
+        tx: String,
+        #[arg(long, value_delimiter = ',')]
+        validators: Vec<String>,
+        /// Check a proof saved in a file instead of fetching one.
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// The node's tamper and damage alerts.
+    Alerts,
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    if let Err(e) = dispatch(cli) {
+        eprintln!("error: {e:#}");
+        if let Some(code) = ehrchain_cli::client::code_of(&e) {
+            eprintln!("code: {code}");
+        }
+        std::process::exit(1);
+    }
+}
+
+fn duration(s: &str) -> Result<Duration> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num.parse().with_context(|| format!("bad duration {s:?}: use e.g. 30s, 10m, 2h, 1d"))?;
+    let secs = match unit {
+        "s" | "" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => bail!("bad duration unit in {s:?}: use s, m, h or d"),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn identity(path: &Path) -> Result<ehrchain_crypto::Identity> {
+    keys::load(path, &keys::passphrase()?)
+}
+
+fn print(json_mode: bool, value: &Value, prose: impl FnOnce() -> String) {
+    if json_mode {
+        println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+    } else {
+        println!("{}", prose());
+    }
+}
+
+fn node_config(a: &RunArgs) -> Result<NodeConfig> {
+    let mut c = NodeConfig::new(&a.data_dir, serve::node_passphrase(&a.data_dir)?);
+    c.scrub_interval = (a.scrub_secs > 0).then(|| Duration::from_secs(a.scrub_secs));
+    if let (Some(endpoint), Some(bucket)) = (&a.s3_endpoint, &a.s3_bucket) {
+        c.blobs = BlobConfig::S3 {
+            endpoint: endpoint.clone(),
+            bucket: bucket.clone(),
+            region: a.s3_region.clone(),
+            access_key: a.s3_access_key.clone(),
+            secret_key: a.s3_secret_key.clone(),
+        };
+    }
+    Ok(c)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+/// Loads the node's validator key from its data folder (for administration).
+fn validator_key(data_dir: &Path) -> Result<ehrchain_crypto::Identity> {
+    let pass = serve::node_passphrase(data_dir)?;
+    let bytes = std::fs::read(data_dir.join("keys").join("validator.key"))
+        .with_context(|| format!("no validator key in {}: is this the node's data folder?", data_dir.display()))?;
+    Ok(ehrchain_crypto::Identity::open(&pass, &bytes)?)
+}
+
+fn dispatch(cli: Cli) -> Result<()> {
+    let client = || Client::new(&cli.node);
+    let jm = cli.json;
+    match cli.command {
+        Command::Run(a) => {
+            let config = node_config(&a)?;
+            runtime()?.block_on(serve::run(config, a.listen))
+        }
+        Command::Demo(a) => demo(a),
+        Command::Keys(KeysCmd::New { out }) => {
+            let id = keys::create(&out, &keys::passphrase()?)?;
+            let info = keys::public_info(&id);
+            print(jm, &serde_json::to_value(&info)?, || {
+                format!(
+                    "wrote {} (sealed) and {}\n  sign key:    {}\n  encrypt key: {}\n  as a patient: {}\n  as an agent:  {}",
+                    out.display(),
+                    keys::sidecar(&out).display(),
+                    info.sign_key,
+                    info.encrypt_key,
+                    info.patient_id,
+                    info.agent_id
+                )
+            });
+            Ok(())
+        }
+        Command::Keys(KeysCmd::Show { file }) => {
+            let info = keys::load_public(&file)?;
+            println!("{}", serde_json::to_string_pretty(&info)?);
+            Ok(())
+        }
+        Command::Org(OrgCmd::Create { data_dir, name, kind }) => {
+            let v = validator_key(&data_dir)?;
+            let out = client()?.signed_post(v.signing(), "/v1/admin/organisations", &json!({"name": name, "kind": kind}))?;
+            print(jm, &out, || format!("organisation {} ({}) registered", out["organisation"]["id"].as_str().unwrap_or("?"), name));
+            Ok(())
+        }
+        Command::Org(OrgCmd::List) => {
+            let out = client()?.get("/v1/organisations")?;
+            print(jm, &out, || {
+                out["organisations"].as_array().into_iter().flatten()
+                    .map(|o| format!("{}  {}  ({})", o["id"].as_str().unwrap_or(""), o["name"].as_str().unwrap_or(""), o["kind"].as_str().unwrap_or("")))
+                    .collect::<Vec<_>>().join("\n")
+            });
+            Ok(())
+        }
+        Command::Agent(AgentCmd::Register { data_dir, org, role, name, licence, key }) => {
+            let v = validator_key(&data_dir)?;
+            let info = keys::load_public(&key)?;
+            let body = json!({"role": role, "name": name, "licence": licence, "sign_key": info.sign_key, "encrypt_key": info.encrypt_key});
+            let out = client()?.signed_post(v.signing(), &format!("/v1/admin/organisations/{org}/agents"), &body)?;
+            print(jm, &out, || format!("agent {} registered as {role} of {org}", out["agent"].as_str().unwrap_or("?")));
+            Ok(())
+        }
+        Command::Patient(PatientCmd::Register { key }) => {
+            let id = identity(&key)?;
+            let tx = txs::sign(id.signing(), TxBody::RegisterPatient { encrypt_key: id.public().encrypt });
+            let out = client()?.submit(&tx)?;
+            let pid = PatientId::of(&id.public().sign);
+            print(jm, &json!({"patient": pid.to_string(), "receipt": out}), || format!("patient {pid} registered (block {})", out["height"]));
+            Ok(())
+        }
+        Command::Persona(PersonaCmd::Put { key, patient, name, birth_date, national_id, phone, address }) => {
+            let id = identity(&key)?;
+            let body = json!({"patient": patient, "persona": {"name": name, "birth_date": birth_date, "national_id": national_id, "phone": phone, "address": address}});
+            client()?.signed_post(id.signing(), "/v1/personas", &body)?;
+            print(jm, &json!({"stored": true}), || "identifying data stored encrypted in this node's persona store (never on the ledger)".into());
+            Ok(())
+        }
+        Command::Persona(PersonaCmd::Find { key, national_id }) => {
+            let id = identity(&key)?;
+            let out = client()?.signed_get(id.signing(), &format!("/v1/personas?national_id={}", urlencode(&national_id)))?;
+            print(jm, &out, || out["patients"].as_array().into_iter().flatten().filter_map(|p| p.as_str()).collect::<Vec<_>>().join("\n"));
+            Ok(())
+        }
+        Command::Record(RecordCmd::Put { key, patient, category, media_type, supersedes, file }) => {
+            let id = identity(&key)?;
+            let spec = PutRecord {
+                patient: patient.parse()?,
+                category: Category::new(&category)?,
+                media_type,
+                supersedes: supersedes.map(|s| s.parse()).transpose()?,
+                file: &file,
+                progress: !jm,
+            };
+            let out = records::put(&client()?, &id, &spec)?;
+            let v = json!({"record": out.record.to_string(), "cid": out.cid.to_string(), "size": out.size, "anchor_tx": out.anchor_tx, "recipients": out.recipients});
+            print(jm, &v, || format!("record {} stored\n  cid {}\n  {} bytes of ciphertext, key sealed to {} recipient(s)", out.record, out.cid, out.size, out.recipients));
+            Ok(())
+        }
+        Command::Record(RecordCmd::Get { key, record, purpose, out }) => {
+            let id = identity(&key)?;
+            let record: RecordId = record.parse()?;
+            let purpose: Purpose = purpose.parse()?;
+            let got = records::get(&client()?, &id, &record, purpose, &out, !jm)?;
+            let v = json!({"record": record.to_string(), "bytes": got.plaintext_len, "access_tx": got.access_tx, "basis": got.basis, "category": got.category});
+            print(jm, &v, || format!("{} bytes written to {} (access {} on basis {})", got.plaintext_len, out.display(), got.access_tx, got.basis));
+            Ok(())
+        }
+        Command::Record(RecordCmd::List { key, patient }) => {
+            let id = identity(&key)?;
+            let out = client()?.signed_get(id.signing(), &format!("/v1/patients/{patient}/records"))?;
+            print(jm, &out, || {
+                out["records"].as_array().into_iter().flatten()
+                    .map(|r| format!("{}  {}  {} bytes{}", r["id"].as_str().unwrap_or(""), r["category"].as_str().unwrap_or(""), r["size"], if r["erased"].is_null() { "" } else { "  (erased)" }))
+                    .collect::<Vec<_>>().join("\n")
+            });
+            Ok(())
+        }
+        Command::Grant(g) => {
+            let id = identity(&g.key)?;
+            let grantee = parse_grantee(&g.to)?;
+            let now = now_ms();
+            let spec = GrantSpec {
+                grantee,
+                categories: g.categories.iter().map(|c| CategoryPattern::new(c)).collect::<Result<_, _>>()?,
+                records: g.records.iter().map(|r| r.parse()).collect::<Result<_, _>>()?,
+                mode: g.mode.parse::<Mode>()?,
+                purpose: g.purpose.parse()?,
+                not_before: Timestamp(now.saturating_sub(60_000)),
+                expires: Timestamp(now + duration(&g.duration)?.as_millis() as u64),
+            };
+            let until = spec.expires;
+            let (gid, resealed) = records::grant(&client()?, &id, spec)?;
+            let v = json!({"grant": gid.to_string(), "resealed": resealed, "expires": until.0});
+            print(jm, &v, || format!("grant {gid} committed: {} may read {} for {} until {} ms; {resealed} existing record key(s) re-sealed", g.to, if g.categories.is_empty() { g.records.join(",") } else { g.categories.join(",") }, g.purpose, until.0));
+            Ok(())
+        }
+        Command::Revoke { key, grant } => {
+            let id = identity(&key)?;
+            let tx = txs::sign(id.signing(), TxBody::Revoke { grant: grant.parse()? });
+            let out = client()?.submit(&tx)?;
+            print(jm, &out, || format!("grant {grant} revoked. Nodes delete the grantee's key envelopes and refuse further reads; what was already read cannot be un-read."));
+            Ok(())
+        }
+        Command::BreakGlass { key, patient, reason, r#for } => {
+            let id = identity(&key)?;
+            let secs = duration(&r#for)?.as_secs();
+            let tx = txs::sign(id.signing(), TxBody::BreakGlass(BreakGlass { patient: patient.parse()?, reason: reason.clone(), duration_secs: u32::try_from(secs).unwrap_or(u32::MAX) }));
+            let out = client()?.submit(&tx)?;
+            print(jm, &out, || format!("BREAK-GLASS declared for {patient} ({reason}) for {}; it is on the ledger and shown to the patient", r#for));
+            Ok(())
+        }
+        Command::Audit { key } => {
+            let id = identity(&key)?;
+            let pid = PatientId::of(&id.public().sign);
+            let out = client()?.signed_get(id.signing(), &format!("/v1/patients/{pid}/audit"))?;
+            print(jm, &out, || audit_prose(&out));
+            Ok(())
+        }
+        Command::Grants { key } => {
+            let id = identity(&key)?;
+            let pid = PatientId::of(&id.public().sign);
+            let out = client()?.signed_get(id.signing(), &format!("/v1/patients/{pid}/grants"))?;
+            print(jm, &out, || serde_json::to_string_pretty(&out).unwrap_or_default());
+            Ok(())
+        }
+        Command::Erase { key, record, wait } => {
+            let id = identity(&key)?;
+            let rid: RecordId = record.parse()?;
+            let c = client()?;
+            let tx = txs::sign(id.signing(), TxBody::EraseRequest { record: rid });
+            c.submit(&tx)?;
+            let mut meta = c.signed_get(id.signing(), &format!("/v1/records/{rid}"))?;
+            if wait {
+                let validators = c.get("/v1/chain")?["validators"].as_array().map_or(1, Vec::len);
+                for _ in 0..300 {
+                    if meta["erase_receipts"].as_array().map_or(0, Vec::len) >= validators {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                    meta = c.signed_get(id.signing(), &format!("/v1/records/{rid}"))?;
+                }
+            }
+            print(jm, &meta, || format!("record {rid} erased; receipts from: {}", meta["erase_receipts"]));
+            Ok(())
+        }
+        Command::Verify(v) => verify(&client()?, v, jm),
+        Command::Status => {
+            let c = client()?;
+            let chain = c.get("/v1/chain")?;
+            let alerts = c.get("/v1/alerts")?;
+            let v = json!({"chain": chain, "alerts": alerts["alerts"]});
+            print(jm, &v, || format!("chain {} ({})\ntip: {}\nalerts: {}", chain["chain"], chain["chain_id"], chain["tip"], alerts["alerts"]));
+            Ok(())
+        }
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect()
+}
+
+fn parse_grantee(s: &str) -> Result<Grantee> {
+    if let Some((role, org)) = s.split_once('@') {
+        return Ok(Grantee::Role { org: org.parse::<OrgId>()?, role: role.parse::<Role>()? });
+    }
+    if s.starts_with(AgentId::PREFIX) {
+        return Ok(Grantee::Agent(s.parse()?));
+    }
+    if s.starts_with(OrgId::PREFIX) {
+        return Ok(Grantee::Organisation(s.parse()?));
+    }
+    bail!("--to must be an agent (ag_…), an organisation (org_…) or role@organisation")
+}
+
+fn audit_prose(out: &Value) -> String {
+    let mut lines = Vec::new();
+    for e in out["entries"].as_array().into_iter().flatten() {
+        let ev = &e["event"];
+        let line = match ev["kind"].as_str().unwrap_or("") {
+            "access" => format!(
+                "{} read {} for {}: {}",
+                ev["reader"]["id"].as_str().unwrap_or("?"),
+                ev["record"].as_str().unwrap_or("?"),
+                ev["purpose"].as_str().unwrap_or("?"),
+                match ev["outcome"]["status"].as_str() {
+                    Some("permitted") => format!("PERMITTED ({})", ev["outcome"]["basis"]),
+                    Some("denied") => format!("DENIED ({})", ev["outcome"]["code"].as_str().unwrap_or("")),
+                    _ => ev["outcome"].to_string(),
+                }
+            ),
+            "break_glass" => format!("!!! BREAK-GLASS by {}: {} (until {})", ev["agent"].as_str().unwrap_or("?"), ev["reason"].as_str().unwrap_or(""), ev["until"]),
+            other => format!("{other} {}", ev),
+        };
+        lines.push(format!("[{} | block {}] {line}", e["at"], e["height"]));
+    }
+    if lines.is_empty() {
+        "no entries".into()
+    } else {
+        lines.join("\n")
+    }
+}
+
+fn trusted_validators(c: &Client, given: &[String]) -> Result<Vec<PublicKey>> {
+    if !given.is_empty() {
+        return given.iter().map(|k| k.parse::<PublicKey>().map_err(Into::into)).collect();
+    }
+    let chain = c.get("/v1/chain")?;
+    chain["validators"].as_array().context("validators")?.iter()
+        .map(|v| v["key"].as_str().context("key")?.parse::<PublicKey>().map_err(Into::into))
+        .collect()
+}
+
+fn verify(c: &Client, v: VerifyCmd, jm: bool) -> Result<()> {
+    match v {
+        VerifyCmd::Chain { validators } => {
+            let validators = trusted_validators(c, &validators)?;
+            let chain = c.get("/v1/chain")?;
+            let tip = chain["tip"]["height"].as_u64().unwrap_or(0);
+            let mut prev = chain["chain_id"].as_str().context("chain id")?.to_owned();
+            let mut bad = Vec::new();
+            for h in 1..=tip {
+                match c.get(&format!("/v1/blocks/{h}")) {
+                    Ok(b) => {
+                        let header = &b["header"];
+                        if header["prev"].as_str() != Some(prev.as_str()) {
+                            bad.push(json!({"height": h, "problem": "hash link broken"}));
+                        }
+                        let hash: ehrchain_crypto::Hash = header["hash"].as_str().context("hash")?.parse()?;
+                        let signed = b["certificate"].as_array().into_iter().flatten().filter(|vote| {
+                            let (Some(k), Some(s)) = (vote["validator"].as_str(), vote["signature"].as_str()) else { return false };
+                            let (Ok(k), Ok(raw)) = (k.parse::<PublicKey>(), hex::decode(s)) else { return false };
+                            let Ok(raw): Result<[u8; 64], _> = raw.try_into() else { return false };
+                            validators.contains(&k) && ehrchain_crypto::verify(&k, ehrchain_types::BLOCK_NAMESPACE, hash.as_bytes(), &ehrchain_crypto::Signature::from_bytes(&raw)).is_ok()
+                        }).count();
+                        if 3 * signed <= 2 * validators.len() {
+                            bad.push(json!({"height": h, "problem": "certificate is not a quorum"}));
+                        }
+                        prev = header["hash"].as_str().unwrap_or_default().to_owned();
+                    }
+                    Err(e) => {
+                        bad.push(json!({"height": h, "problem": e.to_string()}));
+                        let next = c.get(&format!("/v1/blocks/{}", h + 1)).ok();
+                        prev = next.and_then(|n| n["header"]["prev"].as_str().map(str::to_owned)).unwrap_or_default();
+                    }
+                }
+            }
+            let out = json!({"blocks": tip, "problems": bad});
+            print(jm, &out, || if bad.is_empty() { format!("{tip} blocks verified: hash links and certificates hold") } else { format!("{} problem(s): {}", bad.len(), serde_json::to_string_pretty(&bad).unwrap_or_default()) });
+            if !bad.is_empty() {
+                bail!("chain verification failed");
+            }
+            Ok(())
+        }
+        VerifyCmd::Proof { tx, validators, file } => {
+            let validators = trusted_validators(c, &validators)?;
+            let bytes = match file {
+                Some(f) => std::fs::read(f)?,
+                None => B64.decode(c.get(&format!("/v1/tx/{tx}/proof"))?["proof"].as_str().context("proof")?)?,
+            };
+            let proof = InclusionProof::from_bytes(&bytes).context("malformed proof")?;
+            if proof.tx.tx.id().to_string() != tx {
+                bail!("the proof is for transaction {}, not {tx}", proof.tx.tx.id());
+            }
+            proof.verify(&validators).context("proof rejected")?;
+            let out = json!({"tx": tx, "height": proof.header.height.0, "index": proof.index, "kind": proof.tx.tx.body.kind().as_str(), "outcome": format!("{:?}", proof.receipt.outcome)});
+            print(jm, &out, || format!("transaction {tx} ({}) is committed in block {} at index {} with outcome {:?}: proof verified against {} validator key(s)", proof.tx.tx.body.kind().as_str(), proof.header.height, proof.index, proof.receipt.outcome, validators.len()));
+            Ok(())
+        }
+        VerifyCmd::Alerts => {
+            let out = c.get("/v1/alerts")?;
+            print(jm, &out, || serde_json::to_string_pretty(&out["alerts"]).unwrap_or_default());
+            Ok(())
+        }
+    }
+}
+
+/// Seeds a fresh node with a small consortium, then serves it.
+fn demo(a: RunArgs) -> Result<()> {
+    let config = node_config(&a)?;
+    let rt = runtime()?;
+    rt.block_on(async move {
+        let node = ehrchain_node::Node::open(config).await?;
+        let keys_dir = a.data_dir.join("demo-keys");
+        let fresh = !keys_dir.exists();
+        if fresh {
+            seed_demo(&node, &keys_dir).await?;
+        }
+        println!("\nDemo consortium ready. Key files are in {} (passphrase: demo).", keys_dir.display());
+        println!("In another terminal:\n");
+        println!("  export EHRCHAIN_PASSPHRASE=demo EHRCHAIN_NODE=http://{}", a.listen);
+        let pid = keys::load_public(&keys_dir.join("patient.key"))?.patient_id;
+        let doc = keys::load_public(&keys_dir.join("doctor.key"))?.agent_id;
+        println!("  ehrchain record list --as {k}/patient.key --patient {pid}", k = keys_dir.display());
+        println!("  ehrchain record get  --as {k}/doctor.key --record <id> --out lab.json      # denied: no grant", k = keys_dir.display());
+        println!("  ehrchain grant --as {k}/patient.key --to {doc} --categories laboratory --for 1d", k = keys_dir.display());
+        println!("  ehrchain record get  --as {k}/doctor.key --record <id> --out lab.json      # now permitted", k = keys_dir.display());
+        println!("  ehrchain audit --as {k}/patient.key", k = keys_dir.display());
+        println!("  ehrchain verify chain\n");
+        serve::serve(node, a.listen).await
+    })
+}
+
+async fn seed_demo(node: &ehrchain_node::Node, dir: &Path) -> Result<()> {
+    use ehrchain_types::OrgKind;
+    std::fs::create_dir_all(dir)?;
+    let (hospital, _) = node.create_organisation("St Mary's Hospital", OrgKind::Hospital).await?;
+    let (_insurer_org, _) = node.create_organisation("Acme Health Insurance", OrgKind::Insurer).await?;
+    let pass = b"demo";
+    let doctor = keys::create(&dir.join("doctor.key"), pass)?;
+    let nurse = keys::create(&dir.join("nurse.key"), pass)?;
+    let insurer = keys::create(&dir.join("insurer.key"), pass)?;
+    let patient = keys::create(&dir.join("patient.key"), pass)?;
+    for (who, role, name) in [(&doctor, Role::Doctor, "Dr Asha Rao"), (&nurse, Role::Nurse, "Nurse Tom Hill")] {
+        node.register_agent_for(hospital.id, role, name, "MED-0001", who.public().sign, who.public().encrypt).await?;
+    }
+    node.register_agent_for(_insurer_org.id, Role::InsurerOfficer, "Claims Officer", "INS-42", insurer.public().sign, insurer.public().encrypt).await?;
+    let tx = txs::sign(patient.signing(), TxBody::RegisterPatient { encrypt_key: patient.public().encrypt });
+    node.submit(tx).await?;
+    println!("seeded: hospital {}, insurer {}, doctor {}, nurse {}, insurer officer {}, patient {}",
+        hospital.id, _insurer_org.id,
+        AgentId::of(&doctor.public().sign), AgentId::of(&nurse.public().sign), AgentId::of(&insurer.public().sign),
+        PatientId::of(&patient.public().sign));
+    Ok(())
+}

@@ -1,0 +1,354 @@
+//! The ledger's flows end to end on an in-memory state: registration, records, grants, access
+//! decisions by block time, break-glass, erasure, replay, and inclusion proofs.
+
+use ehrchain_crypto::{Cid, Identity, SecretBytes, SigningKey};
+use ehrchain_ledger::{
+    execute, genesis_state, BlockContext, InclusionProof, MemoryState, ProofError, StateView,
+};
+use ehrchain_types::*;
+
+struct Chain {
+    state: MemoryState,
+    validator: SigningKey,
+    height: Height,
+    time: Timestamp,
+    root: ehrchain_crypto::Hash,
+    prev_hash: ehrchain_crypto::Hash,
+    blocks: Vec<Block>,
+    nonce: u64,
+}
+
+impl Chain {
+    fn new() -> Chain {
+        let validator = SigningKey::from_seed(&SecretBytes::new([42; 32]));
+        let genesis = Genesis {
+            chain: "test".into(),
+            time: Timestamp(1_000_000),
+            validators: vec![GenesisValidator { name: "v0".into(), key: validator.public() }],
+        };
+        let (changes, root) = genesis_state(&genesis);
+        let mut state = MemoryState::default();
+        state.apply(&changes);
+        Chain {
+            state,
+            validator,
+            height: Height(0),
+            time: genesis.time,
+            root,
+            prev_hash: genesis.chain_id(),
+            blocks: vec![],
+            nonce: 0,
+        }
+    }
+
+    fn tx(&mut self, key: &SigningKey, body: TxBody) -> SignedTx {
+        self.nonce += 1;
+        Tx { signer: key.public(), nonce: self.nonce, body }.sign(key)
+    }
+
+    /// Commits one block at `advance_ms` after the previous one.
+    fn block(&mut self, advance_ms: u64, txs: Vec<SignedTx>) -> Vec<Outcome> {
+        let verified: Vec<VerifiedTx> = txs.into_iter().map(|t| t.verify().unwrap()).collect();
+        self.height = self.height.next();
+        self.time = Timestamp(self.time.0 + advance_ms);
+        let ctx = BlockContext { height: self.height, time: self.time, prev_state_root: self.root };
+        let ex = execute(&self.state, &ctx, &verified).unwrap();
+        self.state.apply(&ex.changes);
+        self.root = ex.state_root;
+        let header = BlockHeader {
+            height: self.height,
+            prev: self.prev_hash,
+            time: self.time,
+            tx_count: verified.len() as u32,
+            tx_root: ex.tx_root,
+            receipts_root: ex.receipts_root,
+            state_root: ex.state_root,
+            proposer: self.validator.public(),
+        };
+        self.prev_hash = header.hash();
+        let certificate = Certificate { votes: vec![header.sign(&self.validator)] };
+        let outcomes = ex.receipts.iter().map(|r| r.outcome).collect();
+        self.blocks.push(Block {
+            header,
+            certificate,
+            txs: verified.iter().map(|v| v.signed().clone()).collect(),
+            receipts: ex.receipts,
+        });
+        outcomes
+    }
+
+    fn one(&mut self, key: &SigningKey, body: TxBody) -> Outcome {
+        let tx = self.tx(key, body);
+        self.block(1000, vec![tx])[0]
+    }
+}
+
+fn identity(n: u8) -> Identity {
+    let mut seed = [0u8; 64];
+    seed[..32].fill(n);
+    seed[32..].fill(n.wrapping_add(100));
+    Identity::from_secret_bytes(&SecretBytes::new(seed)).unwrap()
+}
+
+fn anchor(patient: PatientId, n: u8, category: &str) -> AnchorRecord {
+    AnchorRecord {
+        record: RecordId::from_bytes([n; 16]),
+        patient,
+        category: Category::new(category).unwrap(),
+        media_type: "application/octet-stream".into(),
+        size: 100,
+        cid: Cid::of(&[n]),
+        supersedes: None,
+    }
+}
+
+struct World {
+    chain: Chain,
+    org: Identity,
+    doctor: Identity,
+    insurer: Identity,
+    patient: Identity,
+    pid: PatientId,
+}
+
+fn world() -> World {
+    let mut chain = Chain::new();
+    let (org, doctor, insurer, patient) = (identity(1), identity(2), identity(3), identity(4));
+    let org_id = OrgId::of(&org.public().sign);
+    let v = chain.validator.clone();
+    assert_eq!(
+        chain.one(&v, TxBody::RegisterOrganisation(RegisterOrganisation {
+            name: "St Mary".into(),
+            kind: OrgKind::Hospital,
+            sign_key: org.public().sign,
+            encrypt_key: org.public().encrypt,
+        })),
+        Outcome::Applied
+    );
+    for (who, role) in [(&doctor, Role::Doctor), (&insurer, Role::InsurerOfficer)] {
+        let body = TxBody::RegisterAgent(RegisterAgent {
+            org: org_id,
+            role,
+            name: "x".into(),
+            licence: "L".into(),
+            sign_key: who.public().sign,
+            encrypt_key: who.public().encrypt,
+        });
+        assert_eq!(chain.one(org.signing(), body), Outcome::Applied);
+    }
+    let body = TxBody::RegisterPatient { encrypt_key: patient.public().encrypt };
+    assert_eq!(chain.one(patient.signing(), body), Outcome::Applied);
+    let pid = PatientId::of(&patient.public().sign);
+    World { chain, org, doctor, insurer, patient, pid }
+}
+
+fn read(w: &mut World, who: &Identity, n: u8, purpose: Purpose) -> Outcome {
+    let body = TxBody::Access { record: RecordId::from_bytes([n; 16]), purpose };
+    w.chain.one(who.signing(), body)
+}
+
+#[test]
+fn consent_lifecycle_by_block_time() {
+    let mut w = world();
+    let (p, pid) = (w.patient.clone(), w.pid);
+    assert_eq!(w.chain.one(p.signing(), TxBody::AnchorRecord(anchor(pid, 1, "Observation/laboratory"))), Outcome::Applied);
+    assert_eq!(w.chain.one(p.signing(), TxBody::AnchorRecord(anchor(pid, 2, "ImagingStudy"))), Outcome::Applied);
+    let doctor = w.doctor.clone();
+    let insurer = w.insurer.clone();
+
+    assert_eq!(read(&mut w, &doctor, 1, Purpose::Treatment), Outcome::Denied(DenyReason::NoGrant));
+    assert_eq!(read(&mut w, &p, 1, Purpose::Treatment), Outcome::Permitted(Basis::Owner));
+
+    let gid = GrantId::from_bytes([5; 16]);
+    let now = w.chain.time;
+    let g = Grant {
+        grant: gid,
+        grantee: Grantee::Agent(AgentId::of(&doctor.public().sign)),
+        scope: Scope { categories: vec![CategoryPattern::new("laboratory").unwrap()], records: vec![] },
+        mode: Mode::Read,
+        purpose: Purpose::Treatment,
+        not_before: now,
+        expires: now.plus_secs(10),
+    };
+    assert_eq!(w.chain.one(p.signing(), TxBody::Grant(g.clone())), Outcome::Applied);
+    assert_eq!(read(&mut w, &doctor, 1, Purpose::Treatment), Outcome::Permitted(Basis::Grant(gid)));
+    assert_eq!(read(&mut w, &doctor, 2, Purpose::Treatment), Outcome::Denied(DenyReason::NoGrant));
+    assert_eq!(read(&mut w, &insurer, 1, Purpose::Payment), Outcome::Denied(DenyReason::NoGrant));
+    // 8 seconds later (block time) the grant has expired.
+    let tx = w.chain.tx(doctor.signing(), TxBody::Access { record: RecordId::from_bytes([1; 16]), purpose: Purpose::Treatment });
+    assert_eq!(w.chain.block(8_000, vec![tx])[0], Outcome::Denied(DenyReason::NoGrant));
+
+    // A fresh grant, then revoked: denied again; revoking twice is refused; only the owner may revoke.
+    let g2 = Grant { grant: GrantId::from_bytes([6; 16]), not_before: w.chain.time, expires: w.chain.time.plus_secs(86_400), ..g };
+    assert_eq!(w.chain.one(p.signing(), TxBody::Grant(g2)), Outcome::Applied);
+    assert!(matches!(read(&mut w, &doctor, 1, Purpose::Treatment), Outcome::Permitted(_)));
+    let revoke = TxBody::Revoke { grant: GrantId::from_bytes([6; 16]) };
+    assert_eq!(w.chain.one(doctor.signing(), revoke.clone()), Outcome::Rejected(RejectReason::UnknownGrant));
+    assert_eq!(w.chain.one(p.signing(), revoke.clone()), Outcome::Applied);
+    assert_eq!(w.chain.one(p.signing(), revoke), Outcome::Rejected(RejectReason::AlreadyRevoked));
+    assert_eq!(read(&mut w, &doctor, 1, Purpose::Treatment), Outcome::Denied(DenyReason::NoGrant));
+
+    // The audit shows the denial, the permitted read, and the grant.
+    let audit = w.chain.state.audit_of(&pid).unwrap();
+    let doctor_ref = ActorRef::Agent(AgentId::of(&doctor.public().sign));
+    let reads: Vec<Outcome> = audit
+        .iter()
+        .filter_map(|e| match &e.event {
+            AuditEvent::Access { reader, outcome, .. } if *reader == doctor_ref => Some(*outcome),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reads.len(), 6);
+    assert_eq!(reads[0], Outcome::Denied(DenyReason::NoGrant));
+    assert_eq!(reads[1], Outcome::Permitted(Basis::Grant(gid)));
+}
+
+#[test]
+fn grant_with_past_expiry_is_refused() {
+    let mut w = world();
+    let p = w.patient.clone();
+    let now = w.chain.time;
+    let g = Grant {
+        grant: GrantId::from_bytes([5; 16]),
+        grantee: Grantee::Agent(AgentId::of(&w.doctor.public().sign)),
+        scope: Scope { categories: vec![CategoryPattern::new("*").unwrap()], records: vec![] },
+        mode: Mode::Read,
+        purpose: Purpose::Treatment,
+        not_before: Timestamp(0),
+        expires: now, // already past when the next block is made
+    };
+    assert_eq!(w.chain.one(p.signing(), TxBody::Grant(g)), Outcome::Rejected(RejectReason::BadTimeWindow));
+}
+
+#[test]
+fn break_glass_is_time_limited_and_audited() {
+    let mut w = world();
+    let (p, pid) = (w.patient.clone(), w.pid);
+    w.chain.one(p.signing(), TxBody::AnchorRecord(anchor(pid, 1, "ImagingStudy")));
+    let doctor = w.doctor.clone();
+    let insurer = w.insurer.clone();
+    let bg = |d| TxBody::BreakGlass(BreakGlass { patient: pid, reason: "unconscious".into(), duration_secs: d });
+    assert_eq!(w.chain.one(insurer.signing(), bg(60)), Outcome::Rejected(RejectReason::NotAuthorised));
+    assert_eq!(w.chain.one(doctor.signing(), bg(0)), Outcome::Rejected(RejectReason::BadDuration));
+    assert_eq!(w.chain.one(doctor.signing(), bg(5)), Outcome::Applied);
+    assert!(matches!(read(&mut w, &doctor, 1, Purpose::Emergency), Outcome::Permitted(Basis::BreakGlass { .. })));
+    assert_eq!(read(&mut w, &doctor, 1, Purpose::Treatment), Outcome::Denied(DenyReason::NoGrant));
+    let tx = w.chain.tx(doctor.signing(), TxBody::Access { record: RecordId::from_bytes([1; 16]), purpose: Purpose::Emergency });
+    assert_eq!(w.chain.block(10_000, vec![tx])[0], Outcome::Denied(DenyReason::NoGrant));
+    let audit = w.chain.state.audit_of(&pid).unwrap();
+    assert!(audit.iter().any(|e| matches!(&e.event, AuditEvent::BreakGlass { reason, .. } if reason == "unconscious")));
+}
+
+#[test]
+fn erasure_and_receipts() {
+    let mut w = world();
+    let (p, pid) = (w.patient.clone(), w.pid);
+    w.chain.one(p.signing(), TxBody::AnchorRecord(anchor(pid, 1, "ImagingStudy")));
+    let v = w.chain.validator.clone();
+    let rec = RecordId::from_bytes([1; 16]);
+    assert_eq!(w.chain.one(&v, TxBody::EraseReceipt { record: rec }), Outcome::Rejected(RejectReason::NotErased));
+    let doctor = w.doctor.clone();
+    assert_eq!(w.chain.one(doctor.signing(), TxBody::EraseRequest { record: rec }), Outcome::Rejected(RejectReason::UnknownRecord));
+    assert_eq!(w.chain.one(p.signing(), TxBody::EraseRequest { record: rec }), Outcome::Applied);
+    assert_eq!(read(&mut w, &p, 1, Purpose::Treatment), Outcome::Denied(DenyReason::NotFound));
+    assert_eq!(w.chain.one(&v, TxBody::EraseReceipt { record: rec }), Outcome::Applied);
+    assert_eq!(w.chain.one(&v, TxBody::EraseReceipt { record: rec }), Outcome::Rejected(RejectReason::AlreadyErased));
+    assert_eq!(w.chain.state.erase_receipts(&rec).unwrap(), vec![v.public()]);
+}
+
+#[test]
+fn authorisation_of_registrations() {
+    let mut w = world();
+    let stranger = identity(9);
+    let org_id = OrgId::of(&w.org.public().sign);
+    // Only validators register organisations; only the org (or its admins) registers staff.
+    let body = TxBody::RegisterOrganisation(RegisterOrganisation {
+        name: "Fake".into(),
+        kind: OrgKind::Clinic,
+        sign_key: stranger.public().sign,
+        encrypt_key: stranger.public().encrypt,
+    });
+    assert_eq!(w.chain.one(stranger.signing(), body), Outcome::Rejected(RejectReason::NotAuthorised));
+    let body = TxBody::RegisterAgent(RegisterAgent {
+        org: org_id,
+        role: Role::Doctor,
+        name: "y".into(),
+        licence: "L".into(),
+        sign_key: stranger.public().sign,
+        encrypt_key: stranger.public().encrypt,
+    });
+    let doctor = w.doctor.clone();
+    assert_eq!(w.chain.one(doctor.signing(), body.clone()), Outcome::Rejected(RejectReason::NotAuthorised));
+    let org = w.org.clone();
+    assert_eq!(w.chain.one(org.signing(), body.clone()), Outcome::Applied);
+    assert_eq!(w.chain.one(org.signing(), body), Outcome::Rejected(RejectReason::AlreadyExists));
+    // A revoked agent can no longer read even with a grant.
+    let revoke = TxBody::RevokeAgent { agent: AgentId::of(&doctor.public().sign) };
+    assert_eq!(w.chain.one(org.signing(), revoke), Outcome::Applied);
+    let bg = TxBody::BreakGlass(BreakGlass { patient: w.pid, reason: "r".into(), duration_secs: 60 });
+    assert_eq!(w.chain.one(doctor.signing(), bg), Outcome::Rejected(RejectReason::UnknownSigner));
+    // An agent without an append grant cannot add a record to a patient.
+    let body = TxBody::AnchorRecord(anchor(w.pid, 3, "Observation/laboratory"));
+    assert_eq!(w.chain.one(stranger.signing(), body), Outcome::Rejected(RejectReason::NotAuthorised));
+}
+
+#[test]
+fn replayed_transaction_is_rejected_deterministically() {
+    let mut w = world();
+    let p = w.patient.clone();
+    let tx = w.chain.tx(p.signing(), TxBody::AnchorRecord(anchor(w.pid, 1, "ImagingStudy")));
+    assert_eq!(w.chain.block(1, vec![tx.clone(), tx.clone()]), vec![Outcome::Applied, Outcome::Rejected(RejectReason::Replay)]);
+    assert_eq!(w.chain.block(1, vec![tx]), vec![Outcome::Rejected(RejectReason::Replay)]);
+}
+
+#[test]
+fn same_blocks_give_same_state_root() {
+    let a = world();
+    let b = world();
+    assert_eq!(a.chain.root, b.chain.root);
+    assert_eq!(a.chain.state.entries, b.chain.state.entries);
+}
+
+#[test]
+fn inclusion_proofs_verify_and_forgeries_do_not() {
+    let mut w = world();
+    let p = w.patient.clone();
+    let txs: Vec<SignedTx> = (0..7u8)
+        .map(|n| w.chain.tx(p.signing(), TxBody::AnchorRecord(anchor(w.pid, 10 + n, "ImagingStudy"))))
+        .collect();
+    w.chain.block(5, txs);
+    let block = w.chain.blocks.last().unwrap().clone();
+    let validators = vec![w.chain.validator.public()];
+    for i in 0..7 {
+        let proof = InclusionProof::build(&block, i).unwrap();
+        proof.verify(&validators).unwrap();
+        let bytes = proof.to_bytes();
+        assert_eq!(InclusionProof::from_bytes(&bytes).unwrap(), proof);
+    }
+    let good = InclusionProof::build(&block, 3).unwrap();
+    // Another transaction swapped in.
+    let mut forged = good.clone();
+    forged.tx = block.txs[4].clone();
+    assert_eq!(forged.verify(&validators), Err(ProofError::TxPath));
+    // Wrong index.
+    let mut forged = good.clone();
+    forged.index = 2;
+    assert!(forged.verify(&validators).is_err());
+    // A receipt that claims rejection.
+    let mut forged = good.clone();
+    forged.receipt.outcome = Outcome::Rejected(RejectReason::Replay);
+    assert_eq!(forged.verify(&validators), Err(ProofError::ReceiptPath));
+    // A header re-rooted to fit a forged tx, but then the certificate no longer matches.
+    let mut forged = good.clone();
+    forged.header.tx_root = ehrchain_crypto::sha256(b"x");
+    assert_eq!(forged.verify(&validators), Err(ProofError::Certificate));
+    // A different validator set (e.g. another chain's).
+    let other = SigningKey::from_seed(&SecretBytes::new([7; 32])).public();
+    assert_eq!(good.verify(&[other]), Err(ProofError::Certificate));
+    // A proof from a mismatched block: header of block n-1 with this tx.
+    let prev = InclusionProof::build(&w.chain.blocks[w.chain.blocks.len() - 2], 0).unwrap();
+    let mut mixed = good.clone();
+    mixed.header = prev.header;
+    mixed.certificate = prev.certificate;
+    assert!(mixed.verify(&validators).is_err());
+}

@@ -1,0 +1,68 @@
+//! Node configuration: where data lives, which blob backend, block limits.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Where record ciphertexts are kept.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "backend", rename_all = "kebab-case")]
+pub enum BlobConfig {
+    /// A folder on local disk (the default: `<data_dir>/blobs`).
+    Filesystem { root: Option<PathBuf> },
+    /// An S3-compatible bucket.
+    S3 {
+        endpoint: String,
+        bucket: String,
+        region: String,
+        access_key: String,
+        secret_key: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    pub data_dir: PathBuf,
+    /// Unlocks the node's key files.
+    pub passphrase: Vec<u8>,
+    pub blobs: BlobConfig,
+    /// Most transactions in one block.
+    pub max_block_txs: usize,
+    /// Submissions waiting for a block, at most; beyond it submitters are told to retry.
+    pub mempool_capacity: usize,
+    /// Largest record ciphertext accepted.
+    pub max_blob_bytes: u64,
+    /// How often the scrub re-verifies blocks and blobs; `None` disables it.
+    pub scrub_interval: Option<Duration>,
+}
+
+impl NodeConfig {
+    /// Defaults for a node keeping everything under `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>, passphrase: impl Into<Vec<u8>>) -> Self {
+        NodeConfig {
+            data_dir: data_dir.into(),
+            passphrase: passphrase.into(),
+            blobs: BlobConfig::Filesystem { root: None },
+            max_block_txs: 8192,
+            mempool_capacity: 200_000,
+            max_blob_bytes: 64 * 1024 * 1024 * 1024,
+            scrub_interval: Some(Duration::from_secs(600)),
+        }
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("ledger.redb")
+    }
+
+    pub fn blob_root(&self) -> PathBuf {
+        match &self.blobs {
+            BlobConfig::Filesystem { root: Some(r) } => r.clone(),
+            _ => self.data_dir.join("blobs"),
+        }
+    }
+
+    pub fn keys_dir(&self) -> PathBuf {
+        self.data_dir.join("keys")
+    }
+}

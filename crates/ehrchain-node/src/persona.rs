@@ -1,0 +1,59 @@
+//! The persona store's values: a patient's identifying data, sealed under the node's persona key
+//! and found again through keyed blind indexes. None of it ever reaches the ledger.
+
+use ehrchain_crypto::small::blind_index;
+use ehrchain_crypto::{Hash, LocalKey};
+use serde::{Deserialize, Serialize};
+
+/// Identifying data the front desk records for a patient.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Persona {
+    pub name: String,
+    /// ISO 8601 date, `YYYY-MM-DD`.
+    pub birth_date: String,
+    /// A national identifier such as an Aadhaar or social-security number.
+    #[serde(default)]
+    pub national_id: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub address: Option<String>,
+}
+
+impl std::fmt::Debug for Persona {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Persona([REDACTED])")
+    }
+}
+
+impl Persona {
+    /// Blind indexes under which a returning patient is found: the national id, and the name
+    /// with the birth date. Normalised so spacing and case do not matter.
+    pub fn blind_indexes(&self, key: &LocalKey) -> Vec<Hash> {
+        let mut out = Vec::new();
+        if let Some(id) = &self.national_id {
+            out.push(national_id_index(key, id));
+        }
+        out.push(name_index(key, &self.name, &self.birth_date));
+        out
+    }
+}
+
+pub fn national_id_index(key: &LocalKey, id: &str) -> Hash {
+    let norm: String = id
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .collect::<String>()
+        .to_uppercase();
+    blind_index(key, b"ehrchain/persona/national-id", norm.as_bytes())
+}
+
+pub fn name_index(key: &LocalKey, name: &str, birth_date: &str) -> Hash {
+    let norm = name
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase();
+    let value = format!("{norm}\n{}", birth_date.trim());
+    blind_index(key, b"ehrchain/persona/name-birth", value.as_bytes())
+}

@@ -1,0 +1,320 @@
+//! The redb tables and the operations on them.
+
+use std::path::Path;
+
+use ehrchain_consent::AccessGrant;
+use ehrchain_crypto::{EncryptionKey, Hash};
+use ehrchain_ledger::StateChanges;
+use ehrchain_types::{Block, BlockHeader, Canonical, Genesis, PatientId, RecordId};
+use redb::{Database, Durability, ReadableTableMetadata, TableDefinition};
+
+use crate::error::StoreError;
+use crate::snapshot::Snapshot;
+
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
+const STATE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("state");
+/// record id (16) ‖ recipient encryption key (32) → sealed envelope
+const ENVELOPES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("envelopes");
+/// patient id (16) → persona sealed under the node's persona key
+const PERSONAS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("personas");
+/// blind index (32) ‖ patient id (16) → ()
+const PERSONA_INDEX: TableDefinition<&[u8], &[u8]> = TableDefinition::new("persona_index");
+
+const GENESIS_KEY: &str = "genesis";
+const TIP_KEY: &str = "tip";
+
+/// The node's database.
+pub struct Store {
+    db: Database,
+}
+
+/// One stored key envelope: who it is sealed to, and the sealed bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvelopeEntry {
+    pub recipient: EncryptionKey,
+    pub sealed: Vec<u8>,
+}
+
+impl Store {
+    /// Opens (or creates) the database at `path`.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let db = Database::builder()
+            .set_cache_size(256 * 1024 * 1024)
+            .create(path)?;
+        let txn = db.begin_write()?;
+        txn.open_table(META)?;
+        txn.open_table(BLOCKS)?;
+        txn.open_table(STATE)?;
+        txn.open_table(ENVELOPES)?;
+        txn.open_table(PERSONAS)?;
+        txn.open_table(PERSONA_INDEX)?;
+        txn.commit()?;
+        Ok(Store { db })
+    }
+
+    /// Writes the genesis and its state on first start; on later starts checks it is the same.
+    pub fn init_genesis(
+        &self,
+        genesis: &Genesis,
+        changes: &StateChanges,
+    ) -> Result<(), StoreError> {
+        if let Some(found) = self.genesis()? {
+            if found.chain_id() != genesis.chain_id() {
+                return Err(StoreError::GenesisMismatch {
+                    expected: genesis.chain_id().to_string(),
+                    found: found.chain_id().to_string(),
+                });
+            }
+            return Ok(());
+        }
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::Immediate);
+        {
+            let mut meta = txn.open_table(META)?;
+            meta.insert(GENESIS_KEY, genesis.to_bytes().as_slice())?;
+            let mut state = txn.open_table(STATE)?;
+            write_changes(&mut state, changes)?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    pub fn genesis(&self) -> Result<Option<Genesis>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let meta = txn.open_table(META)?;
+        let Some(bytes) = meta.get(GENESIS_KEY)? else {
+            return Ok(None);
+        };
+        Genesis::from_bytes(bytes.value())
+            .map(Some)
+            .map_err(|e| damaged("genesis", e))
+    }
+
+    /// The header of the last committed block, or `None` at genesis.
+    pub fn tip(&self) -> Result<Option<BlockHeader>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let meta = txn.open_table(META)?;
+        let Some(bytes) = meta.get(TIP_KEY)? else {
+            return Ok(None);
+        };
+        BlockHeader::from_bytes(bytes.value())
+            .map(Some)
+            .map_err(|e| damaged("tip header", e))
+    }
+
+    /// Durably commits a certified block with the state changes it made: one transaction, one
+    /// fsync, whatever the number of transactions in the block.
+    pub fn commit_block(&self, block: &Block, changes: &StateChanges) -> Result<(), StoreError> {
+        let tip = self.tip()?.map_or(0, |h| h.height.0);
+        if block.header.height.0 != tip + 1 {
+            return Err(StoreError::OutOfOrder {
+                got: block.header.height.0,
+                tip,
+            });
+        }
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::Immediate);
+        {
+            let mut blocks = txn.open_table(BLOCKS)?;
+            blocks.insert(block.header.height.0, block.to_bytes().as_slice())?;
+            let mut meta = txn.open_table(META)?;
+            meta.insert(TIP_KEY, block.header.to_bytes().as_slice())?;
+            let mut state = txn.open_table(STATE)?;
+            write_changes(&mut state, changes)?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// The raw stored bytes of block `height`.
+    pub fn block_bytes(&self, height: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let blocks = txn.open_table(BLOCKS)?;
+        Ok(blocks.get(height)?.map(|v| v.value().to_vec()))
+    }
+
+    /// Block `height`, decoded. Bytes that no longer decode are reported as damage.
+    pub fn block(&self, height: u64) -> Result<Option<Block>, StoreError> {
+        match self.block_bytes(height)? {
+            None => Ok(None),
+            Some(bytes) => Block::from_bytes(&bytes)
+                .map(Some)
+                .map_err(|e| damaged(&format!("block {height}"), e)),
+        }
+    }
+
+    pub fn block_count(&self) -> Result<u64, StoreError> {
+        let txn = self.db.begin_read()?;
+        Ok(txn.open_table(BLOCKS)?.len()?)
+    }
+
+    /// A consistent view of committed state.
+    pub fn snapshot(&self) -> Result<Snapshot, StoreError> {
+        let txn = self.db.begin_read()?;
+        Ok(Snapshot {
+            state: txn.open_table(STATE)?,
+        })
+    }
+
+    /// Stores an envelope sealing `record`'s data key to `recipient`.
+    pub fn put_envelopes(
+        &self,
+        record: &RecordId,
+        envelopes: &[EnvelopeEntry],
+    ) -> Result<(), StoreError> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::Immediate);
+        {
+            let mut t = txn.open_table(ENVELOPES)?;
+            for e in envelopes {
+                t.insert(
+                    envelope_key(record, &e.recipient).as_slice(),
+                    e.sealed.as_slice(),
+                )?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Releases the envelope of the record a consent decision permitted, sealed to `recipient`.
+    pub fn release_envelope(
+        &self,
+        grant: &AccessGrant,
+        recipient: &EncryptionKey,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(ENVELOPES)?;
+        Ok(t
+            .get(envelope_key(&grant.record(), recipient).as_slice())?
+            .map(|v| v.value().to_vec()))
+    }
+
+    /// Which recipients hold an envelope for `record` (metadata only; no envelope leaves).
+    pub fn envelope_recipients(&self, record: &RecordId) -> Result<Vec<EncryptionKey>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(ENVELOPES)?;
+        let mut out = Vec::new();
+        for item in t.range::<&[u8]>(record.as_bytes().as_slice()..)? {
+            let (k, _) = item?;
+            let k = k.value();
+            if !k.starts_with(record.as_bytes()) {
+                break;
+            }
+            let mut key = [0u8; 32];
+            key.copy_from_slice(&k[16..48]);
+            out.push(EncryptionKey::from_bytes(&key));
+        }
+        Ok(out)
+    }
+
+    /// Deletes one recipient's envelope (a revoked grantee); true if it existed.
+    pub fn delete_envelope(
+        &self,
+        record: &RecordId,
+        recipient: &EncryptionKey,
+    ) -> Result<bool, StoreError> {
+        let txn = self.db.begin_write()?;
+        let existed = {
+            let mut t = txn.open_table(ENVELOPES)?;
+            let removed = t.remove(envelope_key(record, recipient).as_slice())?;
+            removed.is_some()
+        };
+        txn.commit()?;
+        Ok(existed)
+    }
+
+    /// Deletes every envelope of `record` (erasure); returns how many there were.
+    pub fn delete_envelopes(&self, record: &RecordId) -> Result<usize, StoreError> {
+        let recipients = self.envelope_recipients(record)?;
+        let txn = self.db.begin_write()?;
+        {
+            let mut t = txn.open_table(ENVELOPES)?;
+            for r in &recipients {
+                t.remove(envelope_key(record, r).as_slice())?;
+            }
+        }
+        txn.commit()?;
+        Ok(recipients.len())
+    }
+
+    /// Stores a patient's sealed persona and its blind indexes.
+    pub fn put_persona(
+        &self,
+        patient: &PatientId,
+        sealed: &[u8],
+        blind_indexes: &[Hash],
+    ) -> Result<(), StoreError> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::Immediate);
+        {
+            let mut p = txn.open_table(PERSONAS)?;
+            p.insert(patient.as_bytes().as_slice(), sealed)?;
+            let mut idx = txn.open_table(PERSONA_INDEX)?;
+            for b in blind_indexes {
+                let mut k = b.as_bytes().to_vec();
+                k.extend_from_slice(patient.as_bytes());
+                idx.insert(k.as_slice(), [].as_slice())?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    pub fn persona(&self, patient: &PatientId) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let p = txn.open_table(PERSONAS)?;
+        Ok(p.get(patient.as_bytes().as_slice())?
+            .map(|v| v.value().to_vec()))
+    }
+
+    /// Patients whose persona carries this blind index.
+    pub fn find_persona(&self, blind_index: &Hash) -> Result<Vec<PatientId>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let idx = txn.open_table(PERSONA_INDEX)?;
+        let mut out = Vec::new();
+        for item in idx.range::<&[u8]>(blind_index.as_bytes().as_slice()..)? {
+            let (k, _) = item?;
+            let k = k.value();
+            if !k.starts_with(blind_index.as_bytes()) || out.len() >= 1000 {
+                break;
+            }
+            let mut id = [0u8; 16];
+            id.copy_from_slice(&k[32..48]);
+            out.push(PatientId::from_bytes(id));
+        }
+        Ok(out)
+    }
+}
+
+fn envelope_key(record: &RecordId, recipient: &EncryptionKey) -> [u8; 48] {
+    let mut k = [0u8; 48];
+    k[..16].copy_from_slice(record.as_bytes());
+    k[16..].copy_from_slice(recipient.as_bytes());
+    k
+}
+
+fn write_changes(
+    state: &mut redb::Table<&[u8], &[u8]>,
+    changes: &StateChanges,
+) -> Result<(), StoreError> {
+    for (k, v) in changes {
+        match v {
+            Some(v) => {
+                state.insert(k.as_slice(), v.as_slice())?;
+            }
+            None => {
+                state.remove(k.as_slice())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn damaged(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Damaged {
+        what: what.to_owned(),
+        detail: e.to_string(),
+    }
+}

@@ -1,0 +1,523 @@
+//! Transactions: what actors sign and the ledger orders. Each kind is signed under its own
+//! namespace, so a signature over one kind can never be replayed as another; the random nonce
+//! makes two otherwise equal transactions distinct, and the ledger refuses a transaction id it has
+//! already committed (replay).
+
+use ehrchain_crypto::{
+    sha256, verify, verify_batch, Cid, EncryptionKey, Hash, PublicKey, SignedItem, Signature,
+    SigningKey,
+};
+
+use crate::codec::{limits, Canonical, DecodeError, Decoder, Encoder};
+use crate::id::{AgentId, GrantId, OrgId, PatientId, RecordId, Timestamp};
+use crate::vocab::{checked_text, Category, CategoryPattern, Mode, OrgKind, Purpose, Role};
+
+/// The hash of a transaction's canonical bytes, signature excluded: its identity on the ledger.
+pub type TxId = Hash;
+
+/// Registers an organisation. Signed by a validator of the consortium (by governance later).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegisterOrganisation {
+    pub name: String,
+    pub kind: OrgKind,
+    pub sign_key: PublicKey,
+    pub encrypt_key: EncryptionKey,
+}
+
+/// Registers a staff member. Signed by the organisation's own key or one of its org admins.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegisterAgent {
+    pub org: OrgId,
+    pub role: Role,
+    pub name: String,
+    pub licence: String,
+    pub sign_key: PublicKey,
+    pub encrypt_key: EncryptionKey,
+}
+
+/// Anchors a record's ciphertext on the ledger: metadata and CID only, never content.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AnchorRecord {
+    pub record: RecordId,
+    pub patient: PatientId,
+    pub category: Category,
+    pub media_type: String,
+    /// Ciphertext length in bytes.
+    pub size: u64,
+    pub cid: Cid,
+    /// The earlier version this record corrects; nothing is ever rewritten.
+    pub supersedes: Option<RecordId>,
+}
+
+/// Who a grant is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Grantee {
+    Agent(AgentId),
+    Organisation(OrgId),
+    Role { org: OrgId, role: Role },
+}
+
+/// What a grant covers: records whose category matches a pattern, and/or named records.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Scope {
+    pub categories: Vec<CategoryPattern>,
+    pub records: Vec<RecordId>,
+}
+
+/// A patient's consent: who may do what with which records, for what purpose, and when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Grant {
+    pub grant: GrantId,
+    pub grantee: Grantee,
+    pub scope: Scope,
+    pub mode: Mode,
+    pub purpose: Purpose,
+    pub not_before: Timestamp,
+    pub expires: Timestamp,
+}
+
+/// An emergency declaration: an agent opens a patient's records for a limited time, loudly.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BreakGlass {
+    pub patient: PatientId,
+    pub reason: String,
+    pub duration_secs: u32,
+}
+
+/// The longest break-glass an agent may declare: 24 hours.
+pub const MAX_BREAK_GLASS_SECS: u32 = 24 * 3600;
+
+/// The body of a transaction, one variant per kind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TxBody {
+    RegisterOrganisation(RegisterOrganisation),
+    RegisterAgent(RegisterAgent),
+    RevokeAgent { agent: AgentId },
+    /// The signer is the patient; its pseudonym is derived from the signing key.
+    RegisterPatient { encrypt_key: EncryptionKey },
+    AnchorRecord(AnchorRecord),
+    Grant(Grant),
+    Revoke { grant: GrantId },
+    BreakGlass(BreakGlass),
+    /// A read of a record, signed by the reader: committed (permitted or denied) before any
+    /// ciphertext or envelope is released.
+    Access { record: RecordId, purpose: Purpose },
+    /// The patient asks every node to erase a record's ciphertext and envelopes.
+    EraseRequest { record: RecordId },
+    /// A validator attests that it erased a record's ciphertext, envelopes and caches.
+    EraseReceipt { record: RecordId },
+}
+
+/// Transaction kinds, for namespaces, metrics and display.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TxKind {
+    RegisterOrganisation,
+    RegisterAgent,
+    RevokeAgent,
+    RegisterPatient,
+    AnchorRecord,
+    Grant,
+    Revoke,
+    BreakGlass,
+    Access,
+    EraseRequest,
+    EraseReceipt,
+}
+
+impl TxKind {
+    /// The signing namespace of this kind.
+    pub fn namespace(self) -> &'static [u8] {
+        match self {
+            TxKind::RegisterOrganisation => b"ehrchain/tx/register-organisation",
+            TxKind::RegisterAgent => b"ehrchain/tx/register-agent",
+            TxKind::RevokeAgent => b"ehrchain/tx/revoke-agent",
+            TxKind::RegisterPatient => b"ehrchain/tx/register-patient",
+            TxKind::AnchorRecord => b"ehrchain/tx/anchor-record",
+            TxKind::Grant => b"ehrchain/tx/grant",
+            TxKind::Revoke => b"ehrchain/tx/revoke",
+            TxKind::BreakGlass => b"ehrchain/tx/break-glass",
+            TxKind::Access => b"ehrchain/tx/access",
+            TxKind::EraseRequest => b"ehrchain/tx/erase-request",
+            TxKind::EraseReceipt => b"ehrchain/tx/erase-receipt",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TxKind::RegisterOrganisation => "register-organisation",
+            TxKind::RegisterAgent => "register-agent",
+            TxKind::RevokeAgent => "revoke-agent",
+            TxKind::RegisterPatient => "register-patient",
+            TxKind::AnchorRecord => "anchor-record",
+            TxKind::Grant => "grant",
+            TxKind::Revoke => "revoke",
+            TxKind::BreakGlass => "break-glass",
+            TxKind::Access => "access",
+            TxKind::EraseRequest => "erase-request",
+            TxKind::EraseReceipt => "erase-receipt",
+        }
+    }
+}
+
+impl TxBody {
+    pub fn kind(&self) -> TxKind {
+        match self {
+            TxBody::RegisterOrganisation(_) => TxKind::RegisterOrganisation,
+            TxBody::RegisterAgent(_) => TxKind::RegisterAgent,
+            TxBody::RevokeAgent { .. } => TxKind::RevokeAgent,
+            TxBody::RegisterPatient { .. } => TxKind::RegisterPatient,
+            TxBody::AnchorRecord(_) => TxKind::AnchorRecord,
+            TxBody::Grant(_) => TxKind::Grant,
+            TxBody::Revoke { .. } => TxKind::Revoke,
+            TxBody::BreakGlass(_) => TxKind::BreakGlass,
+            TxBody::Access { .. } => TxKind::Access,
+            TxBody::EraseRequest { .. } => TxKind::EraseRequest,
+            TxBody::EraseReceipt { .. } => TxKind::EraseReceipt,
+        }
+    }
+}
+
+/// An unsigned transaction: who signs it, a random nonce, and what it does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tx {
+    pub signer: PublicKey,
+    pub nonce: u64,
+    pub body: TxBody,
+}
+
+impl Tx {
+    pub fn id(&self) -> TxId {
+        sha256(&self.to_bytes())
+    }
+
+    pub fn sign(self, key: &SigningKey) -> SignedTx {
+        debug_assert_eq!(key.public(), self.signer, "signing with another actor's key");
+        let bytes = self.to_bytes();
+        let signature = key.sign(self.body.kind().namespace(), &bytes);
+        SignedTx {
+            tx: self,
+            signature,
+        }
+    }
+}
+
+/// A transaction with its signature, as submitted and as stored in blocks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedTx {
+    pub tx: Tx,
+    pub signature: Signature,
+}
+
+/// Why a signed transaction was refused before it reached the ledger.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TxError {
+    #[error("malformed transaction: {0}")]
+    Malformed(#[from] DecodeError),
+    #[error("transaction is larger than {} bytes", limits::MAX_TX_BYTES)]
+    TooLarge,
+    #[error("signature does not verify for the signer and transaction kind")]
+    BadSignature,
+}
+
+/// A transaction whose signature has been checked. Only [`SignedTx::verify`] and
+/// [`verify_all`] make one, and the ledger applies nothing else.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedTx {
+    signed: SignedTx,
+    id: TxId,
+    bytes: Vec<u8>,
+}
+
+impl VerifiedTx {
+    pub fn tx(&self) -> &Tx {
+        &self.signed.tx
+    }
+
+    pub fn signed(&self) -> &SignedTx {
+        &self.signed
+    }
+
+    pub fn id(&self) -> TxId {
+        self.id
+    }
+
+    /// The canonical bytes of the signed transaction (as stored in blocks and hashed into the
+    /// block's Merkle root).
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl SignedTx {
+    /// Decodes a submitted transaction, refusing anything over the size limit.
+    pub fn decode_submitted(bytes: &[u8]) -> Result<SignedTx, TxError> {
+        if bytes.len() > limits::MAX_TX_BYTES {
+            return Err(TxError::TooLarge);
+        }
+        Ok(SignedTx::from_bytes(bytes)?)
+    }
+
+    pub fn verify(self) -> Result<VerifiedTx, TxError> {
+        let tx_bytes = self.tx.to_bytes();
+        verify(
+            &self.tx.signer,
+            self.tx.body.kind().namespace(),
+            &tx_bytes,
+            &self.signature,
+        )
+        .map_err(|_| TxError::BadSignature)?;
+        Ok(seal_verified(self, &tx_bytes))
+    }
+}
+
+/// Verifies many transactions with one batched signature check; each result says whether that
+/// transaction's signature holds.
+pub fn verify_all(txs: Vec<SignedTx>) -> Vec<Result<VerifiedTx, (SignedTx, TxError)>> {
+    let bodies: Vec<Vec<u8>> = txs.iter().map(|s| s.tx.to_bytes()).collect();
+    let items: Vec<SignedItem<'_>> = txs
+        .iter()
+        .zip(&bodies)
+        .map(|(s, b)| SignedItem {
+            key: &s.tx.signer,
+            namespace: s.tx.body.kind().namespace(),
+            message: b,
+            signature: &s.signature,
+        })
+        .collect();
+    let ok = verify_batch(&items);
+    drop(items);
+    txs.into_iter()
+        .zip(bodies)
+        .zip(ok)
+        .map(|((signed, body), ok)| {
+            if ok {
+                Ok(seal_verified(signed, &body))
+            } else {
+                Err((signed, TxError::BadSignature))
+            }
+        })
+        .collect()
+}
+
+fn seal_verified(signed: SignedTx, tx_bytes: &[u8]) -> VerifiedTx {
+    let id = sha256(tx_bytes);
+    let mut bytes = Vec::with_capacity(tx_bytes.len() + 64);
+    bytes.extend_from_slice(tx_bytes);
+    bytes.extend_from_slice(signed.signature.as_bytes());
+    VerifiedTx { signed, id, bytes }
+}
+
+impl Canonical for Grantee {
+    fn encode(&self, enc: &mut Encoder) {
+        match self {
+            Grantee::Agent(a) => {
+                enc.u8(1);
+                enc.value(a);
+            }
+            Grantee::Organisation(o) => {
+                enc.u8(2);
+                enc.value(o);
+            }
+            Grantee::Role { org, role } => {
+                enc.u8(3);
+                enc.value(org);
+                enc.value(role);
+            }
+        }
+    }
+    fn decode(dec: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        match dec.u8("grantee")? {
+            1 => Ok(Grantee::Agent(dec.value()?)),
+            2 => Ok(Grantee::Organisation(dec.value()?)),
+            3 => Ok(Grantee::Role {
+                org: dec.value()?,
+                role: dec.value()?,
+            }),
+            tag => Err(DecodeError::UnknownTag {
+                field: "grantee",
+                tag,
+            }),
+        }
+    }
+}
+
+impl Canonical for Scope {
+    fn encode(&self, enc: &mut Encoder) {
+        enc.seq(&self.categories, |e, c| e.value(c));
+        enc.seq(&self.records, |e, r| e.value(r));
+    }
+    fn decode(dec: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        let categories = dec.seq(limits::MAX_SCOPE, "scope categories", |d| d.value())?;
+        let records = dec.seq(limits::MAX_SCOPE, "scope records", |d| d.value())?;
+        if categories.len() + records.len() > limits::MAX_SCOPE {
+            return Err(DecodeError::TooLong("scope"));
+        }
+        Ok(Scope {
+            categories,
+            records,
+        })
+    }
+}
+
+impl Canonical for Tx {
+    fn encode(&self, enc: &mut Encoder) {
+        enc.value(&self.signer);
+        enc.u64(self.nonce);
+        match &self.body {
+            TxBody::RegisterOrganisation(b) => {
+                enc.u8(1);
+                enc.str(&b.name);
+                enc.value(&b.kind);
+                enc.value(&b.sign_key);
+                enc.value(&b.encrypt_key);
+            }
+            TxBody::RegisterAgent(b) => {
+                enc.u8(2);
+                enc.value(&b.org);
+                enc.value(&b.role);
+                enc.str(&b.name);
+                enc.str(&b.licence);
+                enc.value(&b.sign_key);
+                enc.value(&b.encrypt_key);
+            }
+            TxBody::RevokeAgent { agent } => {
+                enc.u8(3);
+                enc.value(agent);
+            }
+            TxBody::RegisterPatient { encrypt_key } => {
+                enc.u8(4);
+                enc.value(encrypt_key);
+            }
+            TxBody::AnchorRecord(b) => {
+                enc.u8(5);
+                enc.value(&b.record);
+                enc.value(&b.patient);
+                enc.value(&b.category);
+                enc.str(&b.media_type);
+                enc.u64(b.size);
+                enc.value(&b.cid);
+                enc.option(&b.supersedes, |e, r| e.value(r));
+            }
+            TxBody::Grant(g) => {
+                enc.u8(6);
+                enc.value(&g.grant);
+                enc.value(&g.grantee);
+                enc.value(&g.scope);
+                enc.value(&g.mode);
+                enc.value(&g.purpose);
+                enc.value(&g.not_before);
+                enc.value(&g.expires);
+            }
+            TxBody::Revoke { grant } => {
+                enc.u8(7);
+                enc.value(grant);
+            }
+            TxBody::BreakGlass(b) => {
+                enc.u8(8);
+                enc.value(&b.patient);
+                enc.str(&b.reason);
+                enc.u32(b.duration_secs);
+            }
+            TxBody::Access { record, purpose } => {
+                enc.u8(9);
+                enc.value(record);
+                enc.value(purpose);
+            }
+            TxBody::EraseRequest { record } => {
+                enc.u8(10);
+                enc.value(record);
+            }
+            TxBody::EraseReceipt { record } => {
+                enc.u8(11);
+                enc.value(record);
+            }
+        }
+    }
+
+    fn decode(dec: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        let signer = dec.value()?;
+        let nonce = dec.u64("nonce")?;
+        let body = match dec.u8("transaction kind")? {
+            1 => TxBody::RegisterOrganisation(RegisterOrganisation {
+                name: checked_text(dec, limits::MAX_NAME, "organisation name")?,
+                kind: dec.value()?,
+                sign_key: dec.value()?,
+                encrypt_key: dec.value()?,
+            }),
+            2 => TxBody::RegisterAgent(RegisterAgent {
+                org: dec.value()?,
+                role: dec.value()?,
+                name: checked_text(dec, limits::MAX_NAME, "agent name")?,
+                licence: checked_text(dec, limits::MAX_NAME, "licence")?,
+                sign_key: dec.value()?,
+                encrypt_key: dec.value()?,
+            }),
+            3 => TxBody::RevokeAgent {
+                agent: dec.value()?,
+            },
+            4 => TxBody::RegisterPatient {
+                encrypt_key: dec.value()?,
+            },
+            5 => TxBody::AnchorRecord(AnchorRecord {
+                record: dec.value()?,
+                patient: dec.value()?,
+                category: dec.value()?,
+                media_type: checked_text(dec, limits::MAX_NAME, "media type")?,
+                size: dec.u64("size")?,
+                cid: dec.value()?,
+                supersedes: dec.option("supersedes", |d| d.value())?,
+            }),
+            6 => TxBody::Grant(Grant {
+                grant: dec.value()?,
+                grantee: dec.value()?,
+                scope: dec.value()?,
+                mode: dec.value()?,
+                purpose: dec.value()?,
+                not_before: dec.value()?,
+                expires: dec.value()?,
+            }),
+            7 => TxBody::Revoke {
+                grant: dec.value()?,
+            },
+            8 => TxBody::BreakGlass(BreakGlass {
+                patient: dec.value()?,
+                reason: checked_text(dec, limits::MAX_TEXT, "break-glass reason")?,
+                duration_secs: dec.u32("duration")?,
+            }),
+            9 => TxBody::Access {
+                record: dec.value()?,
+                purpose: dec.value()?,
+            },
+            10 => TxBody::EraseRequest {
+                record: dec.value()?,
+            },
+            11 => TxBody::EraseReceipt {
+                record: dec.value()?,
+            },
+            tag => {
+                return Err(DecodeError::UnknownTag {
+                    field: "transaction kind",
+                    tag,
+                })
+            }
+        };
+        Ok(Tx {
+            signer,
+            nonce,
+            body,
+        })
+    }
+}
+
+impl Canonical for SignedTx {
+    fn encode(&self, enc: &mut Encoder) {
+        enc.value(&self.tx);
+        enc.value(&self.signature);
+    }
+    fn decode(dec: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        Ok(SignedTx {
+            tx: dec.value()?,
+            signature: dec.value()?,
+        })
+    }
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the external programs the test suites need. Idempotent: each tool is skipped when the
+# wanted version is already installed. One function per tool; add new tools the same way and call
+# them from main.
+set -euo pipefail
+
+# s3s-fs: a real S3-compatible server over a local folder, for crates/ehrchain-blob/tests/s3.rs.
+# 0.15 and later need a newer rustc than the project's toolchain.
+S3S_FS_VERSION="0.14.1"
+
+log() {
+    printf 'install-test-deps: %s\n' "$*" >&2
+}
+
+install_s3s_fs() {
+    if command -v s3s-fs >/dev/null 2>&1 \
+        && [ "$(s3s-fs --version 2>/dev/null)" = "s3s-fs ${S3S_FS_VERSION}" ]; then
+        log "s3s-fs ${S3S_FS_VERSION} already installed"
+        return 0
+    fi
+    log "installing s3s-fs ${S3S_FS_VERSION} (builds from source, a few minutes)"
+    cargo install s3s-fs --locked --version "${S3S_FS_VERSION}" --features binary
+}
+
+main() {
+    install_s3s_fs
+}
+
+main "$@"
