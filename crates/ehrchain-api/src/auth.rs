@@ -15,10 +15,21 @@ pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 pub const MAX_SKEW_MS: u64 = 5 * 60 * 1000;
 
 /// The header value a client sends: `<public key hex>.<unix ms>.<signature hex>`.
-pub fn sign_request(key: &SigningKey, method: &str, path_and_query: &str, now_ms: u64, body_hash: &str) -> String {
+pub fn sign_request(
+    key: &SigningKey,
+    method: &str,
+    path_and_query: &str,
+    now_ms: u64,
+    body_hash: &str,
+) -> String {
     let msg = canonical(method, path_and_query, now_ms, body_hash);
     let sig = key.sign(NAMESPACE, msg.as_bytes());
-    format!("{}.{}.{}", key.public(), now_ms, hex::encode(sig.to_bytes()))
+    format!(
+        "{}.{}.{}",
+        key.public(),
+        now_ms,
+        hex::encode(sig.to_bytes())
+    )
 }
 
 /// The hex SHA-256 of a body, as signed.
@@ -44,18 +55,34 @@ pub fn authenticate(
         .to_str()
         .map_err(|_| ApiError::unauthorised("unreadable auth header"))?;
     let mut parts = value.split('.');
-    let (Some(key), Some(ts), Some(sig), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-        return Err(ApiError::unauthorised("auth header must be <key>.<ms>.<signature>"));
+    let (Some(key), Some(ts), Some(sig), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(ApiError::unauthorised(
+            "auth header must be <key>.<ms>.<signature>",
+        ));
     };
-    let key: PublicKey = key.parse().map_err(|_| ApiError::unauthorised("bad public key in auth header"))?;
-    let ts: u64 = ts.parse().map_err(|_| ApiError::unauthorised("bad timestamp in auth header"))?;
+    let key: PublicKey = key
+        .parse()
+        .map_err(|_| ApiError::unauthorised("bad public key in auth header"))?;
+    let ts: u64 = ts
+        .parse()
+        .map_err(|_| ApiError::unauthorised("bad timestamp in auth header"))?;
     if ts.abs_diff(now_ms) > MAX_SKEW_MS {
-        return Err(ApiError::unauthorised("request timestamp too far from the node's clock"));
+        return Err(ApiError::unauthorised(
+            "request timestamp too far from the node's clock",
+        ));
     }
     let mut raw = [0u8; 64];
-    hex::decode_to_slice(sig, &mut raw).map_err(|_| ApiError::unauthorised("bad signature encoding"))?;
+    hex::decode_to_slice(sig, &mut raw)
+        .map_err(|_| ApiError::unauthorised("bad signature encoding"))?;
     let msg = canonical(method.as_str(), path_and_query, ts, body_hash);
-    verify(&key, NAMESPACE, msg.as_bytes(), &Signature::from_bytes(&raw))
-        .map_err(|_| ApiError::unauthorised("request signature does not verify"))?;
+    verify(
+        &key,
+        NAMESPACE,
+        msg.as_bytes(),
+        &Signature::from_bytes(&raw),
+    )
+    .map_err(|_| ApiError::unauthorised("request signature does not verify"))?;
     Ok(key)
 }

@@ -64,7 +64,9 @@ pub fn grantee(g: &Grantee) -> Value {
     match g {
         Grantee::Agent(a) => json!({"kind": "agent", "id": a.to_string()}),
         Grantee::Organisation(o) => json!({"kind": "organisation", "id": o.to_string()}),
-        Grantee::Role { org, role } => json!({"kind": "role", "organisation": org.to_string(), "role": role.as_str()}),
+        Grantee::Role { org, role } => {
+            json!({"kind": "role", "organisation": org.to_string(), "role": role.as_str()})
+        }
     }
 }
 
@@ -105,18 +107,33 @@ pub fn record(r: &RecordState, erase_receipts: &[ehrchain_crypto::PublicKey]) ->
 
 pub fn audit(e: &AuditEntry) -> Value {
     let event = match &e.event {
-        AuditEvent::Access { reader, record, purpose, outcome: o } => json!({
+        AuditEvent::Access {
+            reader,
+            record,
+            purpose,
+            outcome: o,
+        } => json!({
             "kind": "access", "reader": actor(reader), "record": record.to_string(),
             "purpose": purpose.as_str(), "outcome": outcome(o),
         }),
-        AuditEvent::BreakGlass { agent, reason, until } => json!({
+        AuditEvent::BreakGlass {
+            agent,
+            reason,
+            until,
+        } => json!({
             "kind": "break_glass", "agent": agent.to_string(), "reason": reason, "until": until.0,
         }),
-        AuditEvent::Anchor { record, author } => json!({"kind": "anchor", "record": record.to_string(), "author": actor(author)}),
+        AuditEvent::Anchor { record, author } => {
+            json!({"kind": "anchor", "record": record.to_string(), "author": actor(author)})
+        }
         AuditEvent::Grant { grant } => json!({"kind": "grant", "grant": grant.to_string()}),
         AuditEvent::Revoke { grant } => json!({"kind": "revoke", "grant": grant.to_string()}),
-        AuditEvent::EraseRequest { record } => json!({"kind": "erase_request", "record": record.to_string()}),
-        AuditEvent::EraseReceipt { record, validator } => json!({"kind": "erase_receipt", "record": record.to_string(), "validator": validator.to_string()}),
+        AuditEvent::EraseRequest { record } => {
+            json!({"kind": "erase_request", "record": record.to_string()})
+        }
+        AuditEvent::EraseReceipt { record, validator } => {
+            json!({"kind": "erase_receipt", "record": record.to_string(), "validator": validator.to_string()})
+        }
     };
     json!({"at": e.at.0, "height": e.height.0, "tx": e.tx.to_string(), "event": event})
 }

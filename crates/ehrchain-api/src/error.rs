@@ -76,8 +76,12 @@ impl IntoResponse for ApiError {
 impl From<TxError> for ApiError {
     fn from(e: TxError) -> Self {
         match e {
-            TxError::Malformed(d) => Self::bad_request("malformed_tx", format!("malformed transaction: {d}")),
-            TxError::TooLarge => Self::new(StatusCode::PAYLOAD_TOO_LARGE, "tx_too_large", e.to_string()),
+            TxError::Malformed(d) => {
+                Self::bad_request("malformed_tx", format!("malformed transaction: {d}"))
+            }
+            TxError::TooLarge => {
+                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "tx_too_large", e.to_string())
+            }
             TxError::BadSignature => Self::bad_request("bad_signature", e.to_string()),
         }
     }
@@ -88,8 +92,12 @@ impl From<SubmitError> for ApiError {
         match e {
             SubmitError::Tx(t) => t.into(),
             SubmitError::Replay => Self::new(StatusCode::CONFLICT, "replay", e.to_string()),
-            SubmitError::Overloaded => Self::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", e.to_string()),
-            SubmitError::Stopped => Self::new(StatusCode::SERVICE_UNAVAILABLE, "stopped", e.to_string()),
+            SubmitError::Overloaded => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", e.to_string())
+            }
+            SubmitError::Stopped => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "stopped", e.to_string())
+            }
         }
     }
 }
@@ -113,7 +121,11 @@ impl From<EnvelopeError> for ApiError {
     fn from(e: EnvelopeError) -> Self {
         match e {
             EnvelopeError::NotAllowed => Self::forbidden("not allowed"),
-            EnvelopeError::NotEntitled(_) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "not_entitled", e.to_string()),
+            EnvelopeError::NotEntitled(_) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "not_entitled",
+                e.to_string(),
+            ),
             EnvelopeError::Malformed => Self::bad_request("malformed", e.to_string()),
             other => Self::internal(other),
         }

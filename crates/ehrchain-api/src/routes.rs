@@ -54,13 +54,20 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for RawBody {
     type Rejection = ApiError;
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
-        Bytes::from_request(req, state).await.map(RawBody).map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "request body is larger than this route accepts")
-            } else {
-                ApiError::bad_request("bad_body", e.body_text())
-            }
-        })
+        Bytes::from_request(req, state)
+            .await
+            .map(RawBody)
+            .map_err(|e| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "body_too_large",
+                        "request body is larger than this route accepts",
+                    )
+                } else {
+                    ApiError::bad_request("bad_body", e.body_text())
+                }
+            })
     }
 }
 
@@ -87,14 +94,26 @@ pub fn app(state: AppState) -> Router {
         .route("/openapi.json", get(openapi))
         .route("/v1/chain", get(chain))
         .route("/v1/alerts", get(alerts))
-        .route("/v1/tx", post(submit_tx).layer(DefaultBodyLimit::max(ehrchain_types::limits::MAX_TX_BYTES)))
+        .route(
+            "/v1/tx",
+            post(submit_tx).layer(DefaultBodyLimit::max(ehrchain_types::limits::MAX_TX_BYTES)),
+        )
         .route("/v1/tx/{id}", get(tx_status))
         .route("/v1/tx/{id}/proof", get(tx_proof))
         .route("/v1/blocks/{height}", get(block))
-        .route("/v1/blobs", post(put_blob).layer(DefaultBodyLimit::disable()))
+        .route(
+            "/v1/blobs",
+            post(put_blob).layer(DefaultBodyLimit::disable()),
+        )
         .route("/v1/records/{id}", get(record_meta))
-        .route("/v1/records/{id}/envelopes", post(put_envelopes).layer(small))
-        .route("/v1/records/{id}/read", post(read_record).layer(DefaultBodyLimit::max(ehrchain_types::limits::MAX_TX_BYTES)))
+        .route(
+            "/v1/records/{id}/envelopes",
+            post(put_envelopes).layer(small),
+        )
+        .route(
+            "/v1/records/{id}/read",
+            post(read_record).layer(DefaultBodyLimit::max(ehrchain_types::limits::MAX_TX_BYTES)),
+        )
         .route("/v1/patients/{id}", get(patient))
         .route("/v1/patients/{id}/records", get(patient_records))
         .route("/v1/patients/{id}/grants", get(patient_grants))
@@ -103,9 +122,18 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/agents/{id}", get(agent))
         .route("/v1/organisations", get(organisations))
         .route("/v1/organisations/{id}", get(organisation))
-        .route("/v1/admin/organisations", post(create_organisation).layer(small))
-        .route("/v1/admin/organisations/{id}/agents", post(create_agent).layer(small))
-        .route("/v1/personas", post(put_persona).get(find_persona).layer(small))
+        .route(
+            "/v1/admin/organisations",
+            post(create_organisation).layer(small),
+        )
+        .route(
+            "/v1/admin/organisations/{id}/agents",
+            post(create_agent).layer(small),
+        )
+        .route(
+            "/v1/personas",
+            post(put_persona).get(find_persona).layer(small),
+        )
         .route("/v1/personas/{patient}", get(persona))
         .fallback(|| async { ApiError::not_found("no such route; see /openapi.json") })
         .layer(middleware::from_fn_with_state(state.clone(), count))
@@ -135,8 +163,19 @@ fn path_and_query(uri: &Uri) -> &str {
 }
 
 /// Authenticates a request whose body was read whole.
-fn signer(headers: &HeaderMap, method: &Method, uri: &Uri, body: &[u8]) -> Result<PublicKey, ApiError> {
-    authenticate(headers, method, path_and_query(uri), &body_hash(body), now_ms())
+fn signer(
+    headers: &HeaderMap,
+    method: &Method,
+    uri: &Uri,
+    body: &[u8],
+) -> Result<PublicKey, ApiError> {
+    authenticate(
+        headers,
+        method,
+        path_and_query(uri),
+        &body_hash(body),
+        now_ms(),
+    )
 }
 
 fn parse<T: std::str::FromStr>(s: &str, what: &'static str) -> Result<T, ApiError>
@@ -153,12 +192,17 @@ fn block_time(node: &Node) -> Result<u64, ApiError> {
 
 async fn healthz(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
     let height = s.node.tip()?.map_or(0, |h| h.height.0);
-    Ok(Json(json!({"status": "ok", "height": height, "alerts": s.node.alerts().len()})))
+    Ok(Json(
+        json!({"status": "ok", "height": height, "alerts": s.node.alerts().len()}),
+    ))
 }
 
 async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         render(&s.node, &s.http),
     )
 }
@@ -184,7 +228,10 @@ async fn alerts(State(s): State<AppState>) -> Json<Value> {
     Json(json!({"alerts": s.node.alerts()}))
 }
 
-async fn submit_tx(State(s): State<AppState>, RawBody(body): RawBody) -> Result<Response, ApiError> {
+async fn submit_tx(
+    State(s): State<AppState>,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
     let tx = SignedTx::decode_submitted(&body)?;
     let committed = s.node.submit(tx).await?;
     let status = match committed.outcome {
@@ -193,40 +240,68 @@ async fn submit_tx(State(s): State<AppState>, RawBody(body): RawBody) -> Result<
     };
     let mut body = dto::committed(&committed);
     if let ehrchain_types::Outcome::Rejected(r) = committed.outcome {
-        body["error"] = json!({"code": r.code(), "message": format!("rejected by the ledger: {}", r.code())});
+        body["error"] =
+            json!({"code": r.code(), "message": format!("rejected by the ledger: {}", r.code())});
     }
     Ok((status, Json(body)).into_response())
 }
 
-async fn tx_status(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn tx_status(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let id: TxId = parse(&id, "transaction id")?;
     let snap = s.node.snapshot()?;
     let Some((height, index)) = snap.tx_location(&id)? else {
         return Err(ApiError::not_found("no committed transaction with this id"));
     };
-    let block = s.node.block(height.0)?.ok_or_else(|| ApiError::internal("indexed block missing"))?;
-    let receipt = block.receipts.get(index as usize).ok_or_else(|| ApiError::internal("receipt missing"))?;
+    let block = s
+        .node
+        .block(height.0)?
+        .ok_or_else(|| ApiError::internal("indexed block missing"))?;
+    let receipt = block
+        .receipts
+        .get(index as usize)
+        .ok_or_else(|| ApiError::internal("receipt missing"))?;
     Ok(Json(json!({
         "tx": id.to_string(), "height": height.0, "index": index, "time": block.header.time.0,
         "outcome": dto::outcome(&receipt.outcome), "kind": block.txs[index as usize].tx.body.kind().as_str(),
     })))
 }
 
-async fn tx_proof(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn tx_proof(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let id: TxId = parse(&id, "transaction id")?;
     let Some((height, index)) = s.node.snapshot()?.tx_location(&id)? else {
         return Err(ApiError::not_found("no committed transaction with this id"));
     };
-    let block = s.node.block(height.0)?.ok_or_else(|| ApiError::internal("indexed block missing"))?;
-    let proof = InclusionProof::build(&block, index as usize).ok_or_else(|| ApiError::internal("proof out of range"))?;
-    Ok(Json(json!({"tx": id.to_string(), "height": height.0, "index": index, "proof": B64.encode(proof.to_bytes())})))
+    let block = s
+        .node
+        .block(height.0)?
+        .ok_or_else(|| ApiError::internal("indexed block missing"))?;
+    let proof = InclusionProof::build(&block, index as usize)
+        .ok_or_else(|| ApiError::internal("proof out of range"))?;
+    Ok(Json(
+        json!({"tx": id.to_string(), "height": height.0, "index": index, "proof": B64.encode(proof.to_bytes())}),
+    ))
 }
 
-async fn block(State(s): State<AppState>, Path(height): Path<u64>) -> Result<Json<Value>, ApiError> {
+async fn block(
+    State(s): State<AppState>,
+    Path(height): Path<u64>,
+) -> Result<Json<Value>, ApiError> {
     let block = match s.node.block(height) {
         Ok(Some(b)) => b,
         Ok(None) => return Err(ApiError::not_found("no block at this height")),
-        Err(e) => return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "block_damaged", e.to_string())),
+        Err(e) => {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "block_damaged",
+                e.to_string(),
+            ))
+        }
     };
     Ok(Json(json!({
         "header": dto::header(&block.header),
@@ -238,35 +313,69 @@ async fn block(State(s): State<AppState>, Path(height): Path<u64>) -> Result<Jso
     })))
 }
 
-async fn put_blob(State(s): State<AppState>, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Result<Json<Value>, ApiError> {
-    let who = authenticate(&headers, &method, path_and_query(&uri), UNSIGNED_PAYLOAD, now_ms())?;
+async fn put_blob(
+    State(s): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let who = authenticate(
+        &headers,
+        &method,
+        path_and_query(&uri),
+        UNSIGNED_PAYLOAD,
+        now_ms(),
+    )?;
     let snap = s.node.snapshot()?;
-    let registered = snap.patient(&PatientId::of(&who))?.is_some() || snap.agent(&AgentId::of(&who))?.is_some_and(|a| a.is_active());
+    let registered = snap.patient(&PatientId::of(&who))?.is_some()
+        || snap
+            .agent(&AgentId::of(&who))?
+            .is_some_and(|a| a.is_active());
     drop(snap);
     if !registered {
-        return Err(ApiError::forbidden("only registered patients and active agents may store ciphertext"));
+        return Err(ApiError::forbidden(
+            "only registered patients and active agents may store ciphertext",
+        ));
     }
     let stream = body.into_data_stream().map_err(std::io::Error::other);
     let stored = s.node.put_blob(stream).await.map_err(|e| match e {
-        ehrchain_node::NodeError::Blob(ehrchain_blob::BlobError::TooLarge { .. }) => {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "blob_too_large", e.to_string())
-        }
+        ehrchain_node::NodeError::Blob(ehrchain_blob::BlobError::TooLarge { .. }) => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "blob_too_large",
+            e.to_string(),
+        ),
         other => ApiError::internal(other),
     })?;
-    Ok(Json(json!({"cid": stored.cid.to_string(), "size": stored.len})))
+    Ok(Json(
+        json!({"cid": stored.cid.to_string(), "size": stored.len}),
+    ))
 }
 
-async fn put_envelopes(State(s): State<AppState>, Path(id): Path<String>, method: Method, uri: Uri, headers: HeaderMap, RawBody(body): RawBody) -> Result<StatusCode, ApiError> {
+async fn put_envelopes(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<StatusCode, ApiError> {
     let who = signer(&headers, &method, &uri, &body)?;
     let record: RecordId = parse(&id, "record id")?;
-    let input: dto::EnvelopesIn = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("bad_json", e.to_string()))?;
+    let input: dto::EnvelopesIn = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request("bad_json", e.to_string()))?;
     if input.envelopes.len() > 1024 {
-        return Err(ApiError::bad_request("too_many", "at most 1024 envelopes per request"));
+        return Err(ApiError::bad_request(
+            "too_many",
+            "at most 1024 envelopes per request",
+        ));
     }
     let mut uploads = Vec::with_capacity(input.envelopes.len());
     for e in input.envelopes {
         let recipient: EncryptionKey = parse(&e.recipient, "recipient key")?;
-        let sealed = B64.decode(&e.sealed).map_err(|_| ApiError::bad_request("bad_base64", "sealed must be base64"))?;
+        let sealed = B64
+            .decode(&e.sealed)
+            .map_err(|_| ApiError::bad_request("bad_base64", "sealed must be base64"))?;
         uploads.push(EnvelopeUpload { recipient, sealed });
     }
     s.node.put_envelopes(&who, &record, &uploads)?;
@@ -281,12 +390,22 @@ struct ReadQuery {
 
 /// Reads a record. With `envelope_only`, answers the envelope as JSON and no ciphertext (a
 /// patient re-sealing keys for a new grant); the access event is committed either way.
-async fn read_record(State(s): State<AppState>, Path(id): Path<String>, Query(q): Query<ReadQuery>, RawBody(body): RawBody) -> Result<Response, ApiError> {
+async fn read_record(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<ReadQuery>,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
     let record: RecordId = parse(&id, "record id")?;
     let tx = SignedTx::decode_submitted(&body)?;
     match tx.tx.body {
         ehrchain_types::TxBody::Access { record: r, .. } if r == record => {}
-        _ => return Err(ApiError::bad_request("not_access", "the body must be a signed access transaction for this record")),
+        _ => {
+            return Err(ApiError::bad_request(
+                "not_access",
+                "the body must be a signed access transaction for this record",
+            ))
+        }
     }
     let release = s.node.read(tx).await?;
     if q.envelope_only {
@@ -300,15 +419,29 @@ async fn read_record(State(s): State<AppState>, Path(id): Path<String>, Query(q)
     let stream = release.ciphertext.map_err(std::io::Error::other);
     let mut resp = Response::new(Body::from_stream(stream));
     let h = resp.headers_mut();
-    let hv = |v: String| HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    let hv = |v: String| {
+        HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+    };
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
     h.insert("x-ehr-envelope", hv(B64.encode(&release.envelope)));
     h.insert("x-ehr-access-tx", hv(release.committed.tx.to_string()));
-    h.insert("x-ehr-access-height", hv(release.committed.height.0.to_string()));
+    h.insert(
+        "x-ehr-access-height",
+        hv(release.committed.height.0.to_string()),
+    );
     h.insert("x-ehr-basis", hv(dto::basis(&release.basis).to_string()));
     h.insert("x-ehr-cid", hv(release.record.anchor.cid.to_string()));
-    h.insert("x-ehr-category", hv(release.record.anchor.category.to_string()));
-    h.insert("x-ehr-media-type", hv(release.record.anchor.media_type.clone()));
+    h.insert(
+        "x-ehr-category",
+        hv(release.record.anchor.category.to_string()),
+    );
+    h.insert(
+        "x-ehr-media-type",
+        hv(release.record.anchor.media_type.clone()),
+    );
     h.insert("x-ehr-size", hv(release.record.anchor.size.to_string()));
     Ok(resp)
 }
@@ -320,16 +453,34 @@ struct PurposeQuery {
 }
 
 /// Record metadata for the patient, or for an agent the consent decision would permit.
-async fn record_meta(State(s): State<AppState>, Path(id): Path<String>, Query(q): Query<PurposeQuery>, method: Method, uri: Uri, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+async fn record_meta(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<PurposeQuery>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
     let who = signer(&headers, &method, &uri, b"")?;
     let record: RecordId = parse(&id, "record id")?;
-    let purpose: Purpose = match &q.purpose { Some(p) => parse(p, "purpose")?, None => Purpose::Treatment };
+    let purpose: Purpose = match &q.purpose {
+        Some(p) => parse(p, "purpose")?,
+        None => Purpose::Treatment,
+    };
     let snap = s.node.snapshot()?;
-    let Some(rec) = snap.record(&record)? else { return Err(ApiError::access_denied()) };
+    let Some(rec) = snap.record(&record)? else {
+        return Err(ApiError::access_denied());
+    };
     let is_patient = PatientId::of(&who) == rec.anchor.patient;
     // An erased record's metadata (and its receipts) stays visible to its patient.
     if !is_patient {
-        let (d, _, _) = decide_read(&snap, &who, &record, purpose, Timestamp(block_time(&s.node)?))?;
+        let (d, _, _) = decide_read(
+            &snap,
+            &who,
+            &record,
+            purpose,
+            Timestamp(block_time(&s.node)?),
+        )?;
         if !matches!(d, Decision::Permit(_)) {
             return Err(ApiError::access_denied());
         }
@@ -338,17 +489,34 @@ async fn record_meta(State(s): State<AppState>, Path(id): Path<String>, Query(q)
     Ok(Json(dto::record(&rec, &receipts)))
 }
 
-async fn patient(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn patient(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let pid: PatientId = parse(&id, "patient id")?;
-    let p = s.node.snapshot()?.patient(&pid)?.ok_or_else(|| ApiError::not_found("no such patient"))?;
+    let p = s
+        .node
+        .snapshot()?
+        .patient(&pid)?
+        .ok_or_else(|| ApiError::not_found("no such patient"))?;
     Ok(Json(dto::patient(&p)))
 }
 
 /// The patient's records; for an agent, only those the consent decision permits for the purpose.
-async fn patient_records(State(s): State<AppState>, Path(id): Path<String>, Query(q): Query<PurposeQuery>, method: Method, uri: Uri, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+async fn patient_records(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<PurposeQuery>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
     let who = signer(&headers, &method, &uri, b"")?;
     let pid: PatientId = parse(&id, "patient id")?;
-    let purpose: Purpose = match &q.purpose { Some(p) => parse(p, "purpose")?, None => Purpose::Treatment };
+    let purpose: Purpose = match &q.purpose {
+        Some(p) => parse(p, "purpose")?,
+        None => Purpose::Treatment,
+    };
     let snap = s.node.snapshot()?;
     let now = Timestamp(block_time(&s.node)?);
     let is_patient = PatientId::of(&who) == pid;
@@ -361,7 +529,10 @@ async fn patient_records(State(s): State<AppState>, Path(id): Path<String>, Quer
             }
         }
         if let Some(c) = &q.category {
-            if !ehrchain_types::CategoryPattern::new(c).map(|p| p.covers(&rec.anchor.category)).unwrap_or(false) {
+            if !ehrchain_types::CategoryPattern::new(c)
+                .map(|p| p.covers(&rec.anchor.category))
+                .unwrap_or(false)
+            {
                 continue;
             }
         }
@@ -379,42 +550,74 @@ fn require_patient(who: &PublicKey, pid: &PatientId) -> Result<(), ApiError> {
     }
 }
 
-async fn patient_grants(State(s): State<AppState>, Path(id): Path<String>, method: Method, uri: Uri, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+async fn patient_grants(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
     let who = signer(&headers, &method, &uri, b"")?;
     let pid: PatientId = parse(&id, "patient id")?;
     require_patient(&who, &pid)?;
     let now = block_time(&s.node)?;
     let grants = s.node.snapshot()?.grants_of(&pid)?;
-    Ok(Json(json!({"grants": grants.iter().map(|g| dto::grant(g, now)).collect::<Vec<_>>()})))
+    Ok(Json(
+        json!({"grants": grants.iter().map(|g| dto::grant(g, now)).collect::<Vec<_>>()}),
+    ))
 }
 
-async fn patient_audit(State(s): State<AppState>, Path(id): Path<String>, method: Method, uri: Uri, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+async fn patient_audit(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
     let who = signer(&headers, &method, &uri, b"")?;
     let pid: PatientId = parse(&id, "patient id")?;
     require_patient(&who, &pid)?;
     let entries = s.node.snapshot()?.audit_of(&pid)?;
-    Ok(Json(json!({"entries": entries.iter().map(dto::audit).collect::<Vec<_>>()})))
+    Ok(Json(
+        json!({"entries": entries.iter().map(dto::audit).collect::<Vec<_>>()}),
+    ))
 }
 
 /// Who a new record of `category` must be sealed to: the patient, the requester (its author) and
 /// the grantees of live read grants that will cover it.
-async fn recipients(State(s): State<AppState>, Path(id): Path<String>, Query(q): Query<PurposeQuery>, method: Method, uri: Uri, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+async fn recipients(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<PurposeQuery>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
     let who = signer(&headers, &method, &uri, b"")?;
     let pid: PatientId = parse(&id, "patient id")?;
     let category: Category = parse(q.category.as_deref().unwrap_or(""), "category")?;
     let snap = s.node.snapshot()?;
-    let Some(patient) = snap.patient(&pid)? else { return Err(ApiError::not_found("no such patient")) };
+    let Some(patient) = snap.patient(&pid)? else {
+        return Err(ApiError::not_found("no such patient"));
+    };
     let author = snap.agent(&AgentId::of(&who))?.filter(|a| a.is_active());
     if PatientId::of(&who) != pid && author.is_none() {
-        return Err(ApiError::forbidden("only the patient or an active agent may ask"));
+        return Err(ApiError::forbidden(
+            "only the patient or an active agent may ask",
+        ));
     }
     let now = Timestamp(block_time(&s.node)?);
-    let mut out = vec![json!({"key": patient.encrypt_key.to_string(), "for": {"kind": "patient", "id": pid.to_string()}})];
+    let mut out = vec![
+        json!({"key": patient.encrypt_key.to_string(), "for": {"kind": "patient", "id": pid.to_string()}}),
+    ];
     if let Some(a) = &author {
         out.push(json!({"key": a.encrypt_key.to_string(), "for": {"kind": "agent", "id": a.id.to_string()}}));
     }
     for g in snap.grants_of(&pid)? {
-        if !(g.is_live(now) && g.grant.mode == ehrchain_types::Mode::Read && g.grant.scope.categories.iter().any(|c| c.covers(&category))) {
+        if !(g.is_live(now)
+            && g.grant.mode == ehrchain_types::Mode::Read
+            && g.grant.scope.categories.iter().any(|c| c.covers(&category)))
+        {
             continue;
         }
         let entry = match g.grant.grantee {
@@ -432,13 +635,24 @@ async fn recipients(State(s): State<AppState>, Path(id): Path<String>, Query(q):
 
 async fn agent(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let aid: AgentId = parse(&id, "agent id")?;
-    let a = s.node.snapshot()?.agent(&aid)?.ok_or_else(|| ApiError::not_found("no such agent"))?;
+    let a = s
+        .node
+        .snapshot()?
+        .agent(&aid)?
+        .ok_or_else(|| ApiError::not_found("no such agent"))?;
     Ok(Json(dto::agent(&a)))
 }
 
-async fn organisation(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn organisation(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let oid: OrgId = parse(&id, "organisation id")?;
-    let o = s.node.snapshot()?.organisation(&oid)?.ok_or_else(|| ApiError::not_found("no such organisation"))?;
+    let o = s
+        .node
+        .snapshot()?
+        .organisation(&oid)?
+        .ok_or_else(|| ApiError::not_found("no such organisation"))?;
     Ok(Json(dto::organisation(&o)))
 }
 
@@ -458,41 +672,90 @@ fn require_validator(s: &AppState, who: &PublicKey) -> Result<(), ApiError> {
     if *who == s.node.validator_key() {
         Ok(())
     } else {
-        Err(ApiError::forbidden("administration needs this node's validator key"))
+        Err(ApiError::forbidden(
+            "administration needs this node's validator key",
+        ))
     }
 }
 
-async fn create_organisation(State(s): State<AppState>, method: Method, uri: Uri, headers: HeaderMap, RawBody(body): RawBody) -> Result<Json<Value>, ApiError> {
+async fn create_organisation(
+    State(s): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<Json<Value>, ApiError> {
     let who = signer(&headers, &method, &uri, &body)?;
     require_validator(&s, &who)?;
-    let input: dto::NewOrganisation = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("bad_json", e.to_string()))?;
+    let input: dto::NewOrganisation = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request("bad_json", e.to_string()))?;
     let kind: OrgKind = parse(&input.kind, "organisation kind")?;
     if input.name.trim().is_empty() || input.name.len() > ehrchain_types::limits::MAX_NAME {
-        return Err(ApiError::bad_request("bad_name", "name must be 1 to 256 bytes"));
+        return Err(ApiError::bad_request(
+            "bad_name",
+            "name must be 1 to 256 bytes",
+        ));
     }
     let (org, committed) = s.node.create_organisation(input.name.trim(), kind).await?;
-    Ok(Json(json!({"organisation": dto::organisation(&org), "receipt": dto::committed(&committed)})))
+    Ok(Json(
+        json!({"organisation": dto::organisation(&org), "receipt": dto::committed(&committed)}),
+    ))
 }
 
-async fn create_agent(State(s): State<AppState>, Path(id): Path<String>, method: Method, uri: Uri, headers: HeaderMap, RawBody(body): RawBody) -> Result<Response, ApiError> {
+async fn create_agent(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
     let who = signer(&headers, &method, &uri, &body)?;
     require_validator(&s, &who)?;
     let org: OrgId = parse(&id, "organisation id")?;
-    let input: dto::NewAgent = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("bad_json", e.to_string()))?;
+    let input: dto::NewAgent = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request("bad_json", e.to_string()))?;
     let role: Role = parse(&input.role, "role")?;
     let sign_key: PublicKey = parse(&input.sign_key, "sign key")?;
     let encrypt_key: EncryptionKey = parse(&input.encrypt_key, "encrypt key")?;
-    if input.name.len() > ehrchain_types::limits::MAX_NAME || input.licence.len() > ehrchain_types::limits::MAX_NAME {
-        return Err(ApiError::bad_request("bad_name", "name and licence must be at most 256 bytes"));
+    if input.name.len() > ehrchain_types::limits::MAX_NAME
+        || input.licence.len() > ehrchain_types::limits::MAX_NAME
+    {
+        return Err(ApiError::bad_request(
+            "bad_name",
+            "name and licence must be at most 256 bytes",
+        ));
     }
-    let committed = s.node.register_agent_for(org, role, &input.name, &input.licence, sign_key, encrypt_key).await.map_err(|e| ApiError::bad_request("not_hosted", e.to_string()))?;
-    let status = if matches!(committed.outcome, ehrchain_types::Outcome::Rejected(_)) { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    let committed = s
+        .node
+        .register_agent_for(
+            org,
+            role,
+            &input.name,
+            &input.licence,
+            sign_key,
+            encrypt_key,
+        )
+        .await
+        .map_err(|e| ApiError::bad_request("not_hosted", e.to_string()))?;
+    let status = if matches!(committed.outcome, ehrchain_types::Outcome::Rejected(_)) {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(json!({"agent": AgentId::of(&sign_key).to_string(), "receipt": dto::committed(&committed)}))).into_response())
 }
 
-async fn put_persona(State(s): State<AppState>, method: Method, uri: Uri, headers: HeaderMap, RawBody(body): RawBody) -> Result<StatusCode, ApiError> {
+async fn put_persona(
+    State(s): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<StatusCode, ApiError> {
     let who = signer(&headers, &method, &uri, &body)?;
-    let input: dto::PersonaIn = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("bad_json", e.to_string()))?;
+    let input: dto::PersonaIn = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request("bad_json", e.to_string()))?;
     let pid: PatientId = parse(&input.patient, "patient id")?;
     s.node.put_persona(&who, &pid, &input.persona)?;
     Ok(StatusCode::NO_CONTENT)
@@ -505,22 +768,44 @@ struct PersonaQuery {
     birth_date: Option<String>,
 }
 
-async fn find_persona(State(s): State<AppState>, Query(q): Query<PersonaQuery>, method: Method, uri: Uri, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+async fn find_persona(
+    State(s): State<AppState>,
+    Query(q): Query<PersonaQuery>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
     let who = signer(&headers, &method, &uri, b"")?;
     let name_birth = match (&q.name, &q.birth_date) {
         (Some(n), Some(b)) => Some((n.as_str(), b.as_str())),
         _ => None,
     };
     if q.national_id.is_none() && name_birth.is_none() {
-        return Err(ApiError::bad_request("bad_query", "give national_id, or name and birth_date"));
+        return Err(ApiError::bad_request(
+            "bad_query",
+            "give national_id, or name and birth_date",
+        ));
     }
-    let found = s.node.find_persona(&who, q.national_id.as_deref(), name_birth)?;
-    Ok(Json(json!({"patients": found.iter().map(|p| p.to_string()).collect::<Vec<_>>()})))
+    let found = s
+        .node
+        .find_persona(&who, q.national_id.as_deref(), name_birth)?;
+    Ok(Json(
+        json!({"patients": found.iter().map(|p| p.to_string()).collect::<Vec<_>>()}),
+    ))
 }
 
-async fn persona(State(s): State<AppState>, Path(id): Path<String>, method: Method, uri: Uri, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+async fn persona(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
     let who = signer(&headers, &method, &uri, b"")?;
     let pid: PatientId = parse(&id, "patient id")?;
-    let p = s.node.persona(&who, &pid)?.ok_or_else(|| ApiError::not_found("no persona stored for this patient"))?;
+    let p = s
+        .node
+        .persona(&who, &pid)?
+        .ok_or_else(|| ApiError::not_found("no persona stored for this patient"))?;
     Ok(Json(json!({"patient": pid.to_string(), "persona": p})))
 }

@@ -71,12 +71,20 @@ impl Client {
         }
         let status = resp.status().as_u16();
         let body: Value = resp.json().unwrap_or(Value::Null);
-        let code = body["error"]["code"].as_str().unwrap_or("http_error").to_owned();
+        let code = body["error"]["code"]
+            .as_str()
+            .unwrap_or("http_error")
+            .to_owned();
         let message = body["error"]["message"]
             .as_str()
             .map(str::to_owned)
             .unwrap_or_else(|| format!("HTTP {status}"));
-        Err(ApiFailure { status, code, message }.into())
+        Err(ApiFailure {
+            status,
+            code,
+            message,
+        }
+        .into())
     }
 
     fn json(resp: Response) -> Result<Value> {
@@ -113,7 +121,12 @@ impl Client {
 
     pub fn signed_get(&self, key: &SigningKey, path: &str) -> Result<Value> {
         let auth = self.auth(key, "GET", path, &sha256(b"").to_string());
-        Self::json(self.http.get(self.url(path)).header(AUTH_HEADER, auth).send()?)
+        Self::json(
+            self.http
+                .get(self.url(path))
+                .header(AUTH_HEADER, auth)
+                .send()?,
+        )
     }
 
     pub fn signed_post(&self, key: &SigningKey, path: &str, body: &Value) -> Result<Value> {
@@ -145,7 +158,11 @@ impl Client {
     /// Sends a signed access transaction; the response streams the ciphertext (or, with
     /// `envelope_only`, carries only the envelope).
     pub fn read(&self, record: &str, tx: &SignedTx, envelope_only: bool) -> Result<Response> {
-        let q = if envelope_only { "?envelope_only=true" } else { "" };
+        let q = if envelope_only {
+            "?envelope_only=true"
+        } else {
+            ""
+        };
         let resp = self
             .http
             .post(self.url(&format!("/v1/records/{record}/read{q}")))

@@ -57,7 +57,10 @@ pub fn sidecar(path: &Path) -> PathBuf {
 /// Generates a new identity and writes the sealed key file and its public sidecar.
 pub fn create(path: &Path, passphrase: &[u8]) -> Result<Identity> {
     if path.exists() {
-        bail!("{} already exists; refusing to overwrite a key", path.display());
+        bail!(
+            "{} already exists; refusing to overwrite a key",
+            path.display()
+        );
     }
     let identity = Identity::generate(&mut OsRng);
     let sealed = identity
@@ -67,13 +70,17 @@ pub fn create(path: &Path, passphrase: &[u8]) -> Result<Identity> {
         fs::create_dir_all(dir)?;
     }
     write_private(path, &sealed)?;
-    fs::write(sidecar(path), serde_json::to_vec_pretty(&public_info(&identity))?)?;
+    fs::write(
+        sidecar(path),
+        serde_json::to_vec_pretty(&public_info(&identity))?,
+    )?;
     Ok(identity)
 }
 
 pub fn load(path: &Path, passphrase: &[u8]) -> Result<Identity> {
     let bytes = fs::read(path).with_context(|| format!("reading key file {}", path.display()))?;
-    Identity::open(passphrase, &bytes).with_context(|| format!("opening key file {}", path.display()))
+    Identity::open(passphrase, &bytes)
+        .with_context(|| format!("opening key file {}", path.display()))
 }
 
 pub fn load_public(path: &Path) -> Result<PublicInfo> {
@@ -91,7 +98,9 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts.open(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
     f.write_all(bytes)?;
     f.sync_all()?;
     Ok(())

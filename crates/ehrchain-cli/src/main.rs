@@ -22,10 +22,19 @@ use ehrchain_types::{
 use serde_json::{json, Value};
 
 #[derive(Parser)]
-#[command(name = "ehrchain", version, about = "Patient-controlled health-record exchange")]
+#[command(
+    name = "ehrchain",
+    version,
+    about = "Patient-controlled health-record exchange"
+)]
 struct Cli {
     /// The node's API address.
-    #[arg(long, global = true, env = "EHRCHAIN_NODE", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        global = true,
+        env = "EHRCHAIN_NODE",
+        default_value = "http://127.0.0.1:8080"
+    )]
     node: String,
     /// Print machine-readable JSON instead of prose.
     #[arg(long, global = true)]
@@ -124,7 +133,12 @@ struct RunArgs {
     s3_region: String,
     #[arg(long, env = "AWS_ACCESS_KEY_ID", default_value = "")]
     s3_access_key: String,
-    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", default_value = "", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "AWS_SECRET_ACCESS_KEY",
+        default_value = "",
+        hide_env_values = true
+    )]
     s3_secret_key: String,
 }
 
@@ -294,8 +308,7 @@ enum VerifyCmd {
 fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -311,7 +324,9 @@ fn main() {
 
 fn duration(s: &str) -> Result<Duration> {
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num.parse().with_context(|| format!("bad duration {s:?}: use e.g. 30s, 10m, 2h, 1d"))?;
+    let n: u64 = num
+        .parse()
+        .with_context(|| format!("bad duration {s:?}: use e.g. 30s, 10m, 2h, 1d"))?;
     let secs = match unit {
         "s" | "" => n,
         "m" => n * 60,
@@ -335,7 +350,10 @@ fn identity(path: &Path) -> Result<ehrchain_crypto::Identity> {
 
 fn print(json_mode: bool, value: &Value, prose: impl FnOnce() -> String) {
     if json_mode {
-        println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(value).unwrap_or_default()
+        );
     } else {
         println!("{}", prose());
     }
@@ -357,14 +375,20 @@ fn node_config(a: &RunArgs) -> Result<NodeConfig> {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 /// Loads the node's validator key from its data folder (for administration).
 fn validator_key(data_dir: &Path) -> Result<ehrchain_crypto::Identity> {
     let pass = serve::node_passphrase(data_dir)?;
-    let bytes = std::fs::read(data_dir.join("keys").join("validator.key"))
-        .with_context(|| format!("no validator key in {}: is this the node's data folder?", data_dir.display()))?;
+    let bytes = std::fs::read(data_dir.join("keys").join("validator.key")).with_context(|| {
+        format!(
+            "no validator key in {}: is this the node's data folder?",
+            data_dir.display()
+        )
+    })?;
     Ok(ehrchain_crypto::Identity::open(&pass, &bytes)?)
 }
 
@@ -398,51 +422,129 @@ fn dispatch(cli: Cli) -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&info)?);
             Ok(())
         }
-        Command::Org(OrgCmd::Create { data_dir, name, kind }) => {
+        Command::Org(OrgCmd::Create {
+            data_dir,
+            name,
+            kind,
+        }) => {
             let v = validator_key(&data_dir)?;
-            let out = client()?.signed_post(v.signing(), "/v1/admin/organisations", &json!({"name": name, "kind": kind}))?;
-            print(jm, &out, || format!("organisation {} ({}) registered", out["organisation"]["id"].as_str().unwrap_or("?"), name));
+            let out = client()?.signed_post(
+                v.signing(),
+                "/v1/admin/organisations",
+                &json!({"name": name, "kind": kind}),
+            )?;
+            print(jm, &out, || {
+                format!(
+                    "organisation {} ({}) registered",
+                    out["organisation"]["id"].as_str().unwrap_or("?"),
+                    name
+                )
+            });
             Ok(())
         }
         Command::Org(OrgCmd::List) => {
             let out = client()?.get("/v1/organisations")?;
             print(jm, &out, || {
-                out["organisations"].as_array().into_iter().flatten()
-                    .map(|o| format!("{}  {}  ({})", o["id"].as_str().unwrap_or(""), o["name"].as_str().unwrap_or(""), o["kind"].as_str().unwrap_or("")))
-                    .collect::<Vec<_>>().join("\n")
+                out["organisations"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|o| {
+                        format!(
+                            "{}  {}  ({})",
+                            o["id"].as_str().unwrap_or(""),
+                            o["name"].as_str().unwrap_or(""),
+                            o["kind"].as_str().unwrap_or("")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
             });
             Ok(())
         }
-        Command::Agent(AgentCmd::Register { data_dir, org, role, name, licence, key }) => {
+        Command::Agent(AgentCmd::Register {
+            data_dir,
+            org,
+            role,
+            name,
+            licence,
+            key,
+        }) => {
             let v = validator_key(&data_dir)?;
             let info = keys::load_public(&key)?;
             let body = json!({"role": role, "name": name, "licence": licence, "sign_key": info.sign_key, "encrypt_key": info.encrypt_key});
-            let out = client()?.signed_post(v.signing(), &format!("/v1/admin/organisations/{org}/agents"), &body)?;
-            print(jm, &out, || format!("agent {} registered as {role} of {org}", out["agent"].as_str().unwrap_or("?")));
+            let out = client()?.signed_post(
+                v.signing(),
+                &format!("/v1/admin/organisations/{org}/agents"),
+                &body,
+            )?;
+            print(jm, &out, || {
+                format!(
+                    "agent {} registered as {role} of {org}",
+                    out["agent"].as_str().unwrap_or("?")
+                )
+            });
             Ok(())
         }
         Command::Patient(PatientCmd::Register { key }) => {
             let id = identity(&key)?;
-            let tx = txs::sign(id.signing(), TxBody::RegisterPatient { encrypt_key: id.public().encrypt });
+            let tx = txs::sign(
+                id.signing(),
+                TxBody::RegisterPatient {
+                    encrypt_key: id.public().encrypt,
+                },
+            );
             let out = client()?.submit(&tx)?;
             let pid = PatientId::of(&id.public().sign);
-            print(jm, &json!({"patient": pid.to_string(), "receipt": out}), || format!("patient {pid} registered (block {})", out["height"]));
+            print(
+                jm,
+                &json!({"patient": pid.to_string(), "receipt": out}),
+                || format!("patient {pid} registered (block {})", out["height"]),
+            );
             Ok(())
         }
-        Command::Persona(PersonaCmd::Put { key, patient, name, birth_date, national_id, phone, address }) => {
+        Command::Persona(PersonaCmd::Put {
+            key,
+            patient,
+            name,
+            birth_date,
+            national_id,
+            phone,
+            address,
+        }) => {
             let id = identity(&key)?;
             let body = json!({"patient": patient, "persona": {"name": name, "birth_date": birth_date, "national_id": national_id, "phone": phone, "address": address}});
             client()?.signed_post(id.signing(), "/v1/personas", &body)?;
-            print(jm, &json!({"stored": true}), || "identifying data stored encrypted in this node's persona store (never on the ledger)".into());
+            print(jm, &json!({"stored": true}), || {
+                "identifying data stored encrypted in this node's persona store (never on the ledger)".into()
+            });
             Ok(())
         }
         Command::Persona(PersonaCmd::Find { key, national_id }) => {
             let id = identity(&key)?;
-            let out = client()?.signed_get(id.signing(), &format!("/v1/personas?national_id={}", urlencode(&national_id)))?;
-            print(jm, &out, || out["patients"].as_array().into_iter().flatten().filter_map(|p| p.as_str()).collect::<Vec<_>>().join("\n"));
+            let out = client()?.signed_get(
+                id.signing(),
+                &format!("/v1/personas?national_id={}", urlencode(&national_id)),
+            )?;
+            print(jm, &out, || {
+                out["patients"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| p.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
             Ok(())
         }
-        Command::Record(RecordCmd::Put { key, patient, category, media_type, supersedes, file }) => {
+        Command::Record(RecordCmd::Put {
+            key,
+            patient,
+            category,
+            media_type,
+            supersedes,
+            file,
+        }) => {
             let id = identity(&key)?;
             let spec = PutRecord {
                 patient: patient.parse()?,
@@ -454,25 +556,57 @@ fn dispatch(cli: Cli) -> Result<()> {
             };
             let out = records::put(&client()?, &id, &spec)?;
             let v = json!({"record": out.record.to_string(), "cid": out.cid.to_string(), "size": out.size, "anchor_tx": out.anchor_tx, "recipients": out.recipients});
-            print(jm, &v, || format!("record {} stored\n  cid {}\n  {} bytes of ciphertext, key sealed to {} recipient(s)", out.record, out.cid, out.size, out.recipients));
+            print(jm, &v, || {
+                format!("record {} stored\n  cid {}\n  {} bytes of ciphertext, key sealed to {} recipient(s)", out.record, out.cid, out.size, out.recipients)
+            });
             Ok(())
         }
-        Command::Record(RecordCmd::Get { key, record, purpose, out }) => {
+        Command::Record(RecordCmd::Get {
+            key,
+            record,
+            purpose,
+            out,
+        }) => {
             let id = identity(&key)?;
             let record: RecordId = record.parse()?;
             let purpose: Purpose = purpose.parse()?;
             let got = records::get(&client()?, &id, &record, purpose, &out, !jm)?;
             let v = json!({"record": record.to_string(), "bytes": got.plaintext_len, "access_tx": got.access_tx, "basis": got.basis, "category": got.category});
-            print(jm, &v, || format!("{} bytes written to {} (access {} on basis {})", got.plaintext_len, out.display(), got.access_tx, got.basis));
+            print(jm, &v, || {
+                format!(
+                    "{} bytes written to {} (access {} on basis {})",
+                    got.plaintext_len,
+                    out.display(),
+                    got.access_tx,
+                    got.basis
+                )
+            });
             Ok(())
         }
         Command::Record(RecordCmd::List { key, patient }) => {
             let id = identity(&key)?;
-            let out = client()?.signed_get(id.signing(), &format!("/v1/patients/{patient}/records"))?;
+            let out =
+                client()?.signed_get(id.signing(), &format!("/v1/patients/{patient}/records"))?;
             print(jm, &out, || {
-                out["records"].as_array().into_iter().flatten()
-                    .map(|r| format!("{}  {}  {} bytes{}", r["id"].as_str().unwrap_or(""), r["category"].as_str().unwrap_or(""), r["size"], if r["erased"].is_null() { "" } else { "  (erased)" }))
-                    .collect::<Vec<_>>().join("\n")
+                out["records"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|r| {
+                        format!(
+                            "{}  {}  {} bytes{}",
+                            r["id"].as_str().unwrap_or(""),
+                            r["category"].as_str().unwrap_or(""),
+                            r["size"],
+                            if r["erased"].is_null() {
+                                ""
+                            } else {
+                                "  (erased)"
+                            }
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
             });
             Ok(())
         }
@@ -482,8 +616,16 @@ fn dispatch(cli: Cli) -> Result<()> {
             let now = now_ms();
             let spec = GrantSpec {
                 grantee,
-                categories: g.categories.iter().map(|c| CategoryPattern::new(c)).collect::<Result<_, _>>()?,
-                records: g.records.iter().map(|r| r.parse()).collect::<Result<_, _>>()?,
+                categories: g
+                    .categories
+                    .iter()
+                    .map(|c| CategoryPattern::new(c))
+                    .collect::<Result<_, _>>()?,
+                records: g
+                    .records
+                    .iter()
+                    .map(|r| r.parse())
+                    .collect::<Result<_, _>>()?,
                 mode: g.mode.parse::<Mode>()?,
                 purpose: g.purpose.parse()?,
                 not_before: Timestamp(now.saturating_sub(60_000)),
@@ -492,22 +634,45 @@ fn dispatch(cli: Cli) -> Result<()> {
             let until = spec.expires;
             let (gid, resealed) = records::grant(&client()?, &id, spec)?;
             let v = json!({"grant": gid.to_string(), "resealed": resealed, "expires": until.0});
-            print(jm, &v, || format!("grant {gid} committed: {} may read {} for {} until {} ms; {resealed} existing record key(s) re-sealed", g.to, if g.categories.is_empty() { g.records.join(",") } else { g.categories.join(",") }, g.purpose, until.0));
+            print(jm, &v, || {
+                format!("grant {gid} committed: {} may read {} for {} until {} ms; {resealed} existing record key(s) re-sealed", g.to, if g.categories.is_empty() { g.records.join(",") } else { g.categories.join(",") }, g.purpose, until.0)
+            });
             Ok(())
         }
         Command::Revoke { key, grant } => {
             let id = identity(&key)?;
-            let tx = txs::sign(id.signing(), TxBody::Revoke { grant: grant.parse()? });
+            let tx = txs::sign(
+                id.signing(),
+                TxBody::Revoke {
+                    grant: grant.parse()?,
+                },
+            );
             let out = client()?.submit(&tx)?;
-            print(jm, &out, || format!("grant {grant} revoked. Nodes delete the grantee's key envelopes and refuse further reads; what was already read cannot be un-read."));
+            print(jm, &out, || {
+                format!("grant {grant} revoked. Nodes delete the grantee's key envelopes and refuse further reads; what was already read cannot be un-read.")
+            });
             Ok(())
         }
-        Command::BreakGlass { key, patient, reason, r#for } => {
+        Command::BreakGlass {
+            key,
+            patient,
+            reason,
+            r#for,
+        } => {
             let id = identity(&key)?;
             let secs = duration(&r#for)?.as_secs();
-            let tx = txs::sign(id.signing(), TxBody::BreakGlass(BreakGlass { patient: patient.parse()?, reason: reason.clone(), duration_secs: u32::try_from(secs).unwrap_or(u32::MAX) }));
+            let tx = txs::sign(
+                id.signing(),
+                TxBody::BreakGlass(BreakGlass {
+                    patient: patient.parse()?,
+                    reason: reason.clone(),
+                    duration_secs: u32::try_from(secs).unwrap_or(u32::MAX),
+                }),
+            );
             let out = client()?.submit(&tx)?;
-            print(jm, &out, || format!("BREAK-GLASS declared for {patient} ({reason}) for {}; it is on the ledger and shown to the patient", r#for));
+            print(jm, &out, || {
+                format!("BREAK-GLASS declared for {patient} ({reason}) for {}; it is on the ledger and shown to the patient", r#for)
+            });
             Ok(())
         }
         Command::Audit { key } => {
@@ -521,7 +686,9 @@ fn dispatch(cli: Cli) -> Result<()> {
             let id = identity(&key)?;
             let pid = PatientId::of(&id.public().sign);
             let out = client()?.signed_get(id.signing(), &format!("/v1/patients/{pid}/grants"))?;
-            print(jm, &out, || serde_json::to_string_pretty(&out).unwrap_or_default());
+            print(jm, &out, || {
+                serde_json::to_string_pretty(&out).unwrap_or_default()
+            });
             Ok(())
         }
         Command::Erase { key, record, wait } => {
@@ -532,7 +699,9 @@ fn dispatch(cli: Cli) -> Result<()> {
             c.submit(&tx)?;
             let mut meta = c.signed_get(id.signing(), &format!("/v1/records/{rid}"))?;
             if wait {
-                let validators = c.get("/v1/chain")?["validators"].as_array().map_or(1, Vec::len);
+                let validators = c.get("/v1/chain")?["validators"]
+                    .as_array()
+                    .map_or(1, Vec::len);
                 for _ in 0..300 {
                     if meta["erase_receipts"].as_array().map_or(0, Vec::len) >= validators {
                         break;
@@ -541,7 +710,12 @@ fn dispatch(cli: Cli) -> Result<()> {
                     meta = c.signed_get(id.signing(), &format!("/v1/records/{rid}"))?;
                 }
             }
-            print(jm, &meta, || format!("record {rid} erased; receipts from: {}", meta["erase_receipts"]));
+            print(jm, &meta, || {
+                format!(
+                    "record {rid} erased; receipts from: {}",
+                    meta["erase_receipts"]
+                )
+            });
             Ok(())
         }
         Command::Verify(v) => verify(&client()?, v, jm),
@@ -550,7 +724,12 @@ fn dispatch(cli: Cli) -> Result<()> {
             let chain = c.get("/v1/chain")?;
             let alerts = c.get("/v1/alerts")?;
             let v = json!({"chain": chain, "alerts": alerts["alerts"]});
-            print(jm, &v, || format!("chain {} ({})\ntip: {}\nalerts: {}", chain["chain"], chain["chain_id"], chain["tip"], alerts["alerts"]));
+            print(jm, &v, || {
+                format!(
+                    "chain {} ({})\ntip: {}\nalerts: {}",
+                    chain["chain"], chain["chain_id"], chain["tip"], alerts["alerts"]
+                )
+            });
             Ok(())
         }
     }
@@ -558,13 +737,22 @@ fn dispatch(cli: Cli) -> Result<()> {
 
 fn urlencode(s: &str) -> String {
     s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
         .collect()
 }
 
 fn parse_grantee(s: &str) -> Result<Grantee> {
     if let Some((role, org)) = s.split_once('@') {
-        return Ok(Grantee::Role { org: org.parse::<OrgId>()?, role: role.parse::<Role>()? });
+        return Ok(Grantee::Role {
+            org: org.parse::<OrgId>()?,
+            role: role.parse::<Role>()?,
+        });
     }
     if s.starts_with(AgentId::PREFIX) {
         return Ok(Grantee::Agent(s.parse()?));
@@ -587,11 +775,17 @@ fn audit_prose(out: &Value) -> String {
                 ev["purpose"].as_str().unwrap_or("?"),
                 match ev["outcome"]["status"].as_str() {
                     Some("permitted") => format!("PERMITTED ({})", ev["outcome"]["basis"]),
-                    Some("denied") => format!("DENIED ({})", ev["outcome"]["code"].as_str().unwrap_or("")),
+                    Some("denied") =>
+                        format!("DENIED ({})", ev["outcome"]["code"].as_str().unwrap_or("")),
                     _ => ev["outcome"].to_string(),
                 }
             ),
-            "break_glass" => format!("!!! BREAK-GLASS by {}: {} (until {})", ev["agent"].as_str().unwrap_or("?"), ev["reason"].as_str().unwrap_or(""), ev["until"]),
+            "break_glass" => format!(
+                "!!! BREAK-GLASS by {}: {} (until {})",
+                ev["agent"].as_str().unwrap_or("?"),
+                ev["reason"].as_str().unwrap_or(""),
+                ev["until"]
+            ),
             other => format!("{other} {}", ev),
         };
         lines.push(format!("[{} | block {}] {line}", e["at"], e["height"]));
@@ -605,11 +799,23 @@ fn audit_prose(out: &Value) -> String {
 
 fn trusted_validators(c: &Client, given: &[String]) -> Result<Vec<PublicKey>> {
     if !given.is_empty() {
-        return given.iter().map(|k| k.parse::<PublicKey>().map_err(Into::into)).collect();
+        return given
+            .iter()
+            .map(|k| k.parse::<PublicKey>().map_err(Into::into))
+            .collect();
     }
     let chain = c.get("/v1/chain")?;
-    chain["validators"].as_array().context("validators")?.iter()
-        .map(|v| v["key"].as_str().context("key")?.parse::<PublicKey>().map_err(Into::into))
+    chain["validators"]
+        .as_array()
+        .context("validators")?
+        .iter()
+        .map(|v| {
+            v["key"]
+                .as_str()
+                .context("key")?
+                .parse::<PublicKey>()
+                .map_err(Into::into)
+        })
         .collect()
 }
 
@@ -628,50 +834,101 @@ fn verify(c: &Client, v: VerifyCmd, jm: bool) -> Result<()> {
                         if header["prev"].as_str() != Some(prev.as_str()) {
                             bad.push(json!({"height": h, "problem": "hash link broken"}));
                         }
-                        let hash: ehrchain_crypto::Hash = header["hash"].as_str().context("hash")?.parse()?;
-                        let signed = b["certificate"].as_array().into_iter().flatten().filter(|vote| {
-                            let (Some(k), Some(s)) = (vote["validator"].as_str(), vote["signature"].as_str()) else { return false };
-                            let (Ok(k), Ok(raw)) = (k.parse::<PublicKey>(), hex::decode(s)) else { return false };
-                            let Ok(raw): Result<[u8; 64], _> = raw.try_into() else { return false };
-                            validators.contains(&k) && ehrchain_crypto::verify(&k, ehrchain_types::BLOCK_NAMESPACE, hash.as_bytes(), &ehrchain_crypto::Signature::from_bytes(&raw)).is_ok()
-                        }).count();
+                        let hash: ehrchain_crypto::Hash =
+                            header["hash"].as_str().context("hash")?.parse()?;
+                        let signed = b["certificate"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter(|vote| {
+                                let (Some(k), Some(s)) =
+                                    (vote["validator"].as_str(), vote["signature"].as_str())
+                                else {
+                                    return false;
+                                };
+                                let (Ok(k), Ok(raw)) = (k.parse::<PublicKey>(), hex::decode(s))
+                                else {
+                                    return false;
+                                };
+                                let Ok(raw): Result<[u8; 64], _> = raw.try_into() else {
+                                    return false;
+                                };
+                                validators.contains(&k)
+                                    && ehrchain_crypto::verify(
+                                        &k,
+                                        ehrchain_types::BLOCK_NAMESPACE,
+                                        hash.as_bytes(),
+                                        &ehrchain_crypto::Signature::from_bytes(&raw),
+                                    )
+                                    .is_ok()
+                            })
+                            .count();
                         if 3 * signed <= 2 * validators.len() {
-                            bad.push(json!({"height": h, "problem": "certificate is not a quorum"}));
+                            bad.push(
+                                json!({"height": h, "problem": "certificate is not a quorum"}),
+                            );
                         }
                         prev = header["hash"].as_str().unwrap_or_default().to_owned();
                     }
                     Err(e) => {
                         bad.push(json!({"height": h, "problem": e.to_string()}));
                         let next = c.get(&format!("/v1/blocks/{}", h + 1)).ok();
-                        prev = next.and_then(|n| n["header"]["prev"].as_str().map(str::to_owned)).unwrap_or_default();
+                        prev = next
+                            .and_then(|n| n["header"]["prev"].as_str().map(str::to_owned))
+                            .unwrap_or_default();
                     }
                 }
             }
             let out = json!({"blocks": tip, "problems": bad});
-            print(jm, &out, || if bad.is_empty() { format!("{tip} blocks verified: hash links and certificates hold") } else { format!("{} problem(s): {}", bad.len(), serde_json::to_string_pretty(&bad).unwrap_or_default()) });
+            print(jm, &out, || {
+                if bad.is_empty() {
+                    format!("{tip} blocks verified: hash links and certificates hold")
+                } else {
+                    format!(
+                        "{} problem(s): {}",
+                        bad.len(),
+                        serde_json::to_string_pretty(&bad).unwrap_or_default()
+                    )
+                }
+            });
             if !bad.is_empty() {
                 bail!("chain verification failed");
             }
             Ok(())
         }
-        VerifyCmd::Proof { tx, validators, file } => {
+        VerifyCmd::Proof {
+            tx,
+            validators,
+            file,
+        } => {
             let validators = trusted_validators(c, &validators)?;
             let bytes = match file {
                 Some(f) => std::fs::read(f)?,
-                None => B64.decode(c.get(&format!("/v1/tx/{tx}/proof"))?["proof"].as_str().context("proof")?)?,
+                None => B64.decode(
+                    c.get(&format!("/v1/tx/{tx}/proof"))?["proof"]
+                        .as_str()
+                        .context("proof")?,
+                )?,
             };
             let proof = InclusionProof::from_bytes(&bytes).context("malformed proof")?;
             if proof.tx.tx.id().to_string() != tx {
-                bail!("the proof is for transaction {}, not {tx}", proof.tx.tx.id());
+                bail!(
+                    "the proof is for transaction {}, not {tx}",
+                    proof.tx.tx.id()
+                );
             }
             proof.verify(&validators).context("proof rejected")?;
             let out = json!({"tx": tx, "height": proof.header.height.0, "index": proof.index, "kind": proof.tx.tx.body.kind().as_str(), "outcome": format!("{:?}", proof.receipt.outcome)});
-            print(jm, &out, || format!("transaction {tx} ({}) is committed in block {} at index {} with outcome {:?}: proof verified against {} validator key(s)", proof.tx.tx.body.kind().as_str(), proof.header.height, proof.index, proof.receipt.outcome, validators.len()));
+            print(jm, &out, || {
+                format!("transaction {tx} ({}) is committed in block {} at index {} with outcome {:?}: proof verified against {} validator key(s)", proof.tx.tx.body.kind().as_str(), proof.header.height, proof.index, proof.receipt.outcome, validators.len())
+            });
             Ok(())
         }
         VerifyCmd::Alerts => {
             let out = c.get("/v1/alerts")?;
-            print(jm, &out, || serde_json::to_string_pretty(&out["alerts"]).unwrap_or_default());
+            print(jm, &out, || {
+                serde_json::to_string_pretty(&out["alerts"]).unwrap_or_default()
+            });
             Ok(())
         }
     }
@@ -706,22 +963,55 @@ fn demo(a: RunArgs) -> Result<()> {
 async fn seed_demo(node: &ehrchain_node::Node, dir: &Path) -> Result<()> {
     use ehrchain_types::OrgKind;
     std::fs::create_dir_all(dir)?;
-    let (hospital, _) = node.create_organisation("St Mary's Hospital", OrgKind::Hospital).await?;
-    let (_insurer_org, _) = node.create_organisation("Acme Health Insurance", OrgKind::Insurer).await?;
+    let (hospital, _) = node
+        .create_organisation("St Mary's Hospital", OrgKind::Hospital)
+        .await?;
+    let (_insurer_org, _) = node
+        .create_organisation("Acme Health Insurance", OrgKind::Insurer)
+        .await?;
     let pass = b"demo";
     let doctor = keys::create(&dir.join("doctor.key"), pass)?;
     let nurse = keys::create(&dir.join("nurse.key"), pass)?;
     let insurer = keys::create(&dir.join("insurer.key"), pass)?;
     let patient = keys::create(&dir.join("patient.key"), pass)?;
-    for (who, role, name) in [(&doctor, Role::Doctor, "Dr Asha Rao"), (&nurse, Role::Nurse, "Nurse Tom Hill")] {
-        node.register_agent_for(hospital.id, role, name, "MED-0001", who.public().sign, who.public().encrypt).await?;
+    for (who, role, name) in [
+        (&doctor, Role::Doctor, "Dr Asha Rao"),
+        (&nurse, Role::Nurse, "Nurse Tom Hill"),
+    ] {
+        node.register_agent_for(
+            hospital.id,
+            role,
+            name,
+            "MED-0001",
+            who.public().sign,
+            who.public().encrypt,
+        )
+        .await?;
     }
-    node.register_agent_for(_insurer_org.id, Role::InsurerOfficer, "Claims Officer", "INS-42", insurer.public().sign, insurer.public().encrypt).await?;
-    let tx = txs::sign(patient.signing(), TxBody::RegisterPatient { encrypt_key: patient.public().encrypt });
+    node.register_agent_for(
+        _insurer_org.id,
+        Role::InsurerOfficer,
+        "Claims Officer",
+        "INS-42",
+        insurer.public().sign,
+        insurer.public().encrypt,
+    )
+    .await?;
+    let tx = txs::sign(
+        patient.signing(),
+        TxBody::RegisterPatient {
+            encrypt_key: patient.public().encrypt,
+        },
+    );
     node.submit(tx).await?;
-    println!("seeded: hospital {}, insurer {}, doctor {}, nurse {}, insurer officer {}, patient {}",
-        hospital.id, _insurer_org.id,
-        AgentId::of(&doctor.public().sign), AgentId::of(&nurse.public().sign), AgentId::of(&insurer.public().sign),
-        PatientId::of(&patient.public().sign));
+    println!(
+        "seeded: hospital {}, insurer {}, doctor {}, nurse {}, insurer officer {}, patient {}",
+        hospital.id,
+        _insurer_org.id,
+        AgentId::of(&doctor.public().sign),
+        AgentId::of(&nurse.public().sign),
+        AgentId::of(&insurer.public().sign),
+        PatientId::of(&patient.public().sign)
+    );
     Ok(())
 }

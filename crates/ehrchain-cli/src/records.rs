@@ -107,11 +107,13 @@ pub fn put(client: &Client, author: &Identity, spec: &PutRecord<'_>) -> Result<P
     let plain_len = std::fs::metadata(spec.file)
         .with_context(|| format!("reading {}", spec.file.display()))?
         .len();
-    let recipients: Vec<EncryptionKey> = client
-        .signed_get(
-            signing,
-            &format!("/v1/patients/{}/recipients?category={}", spec.patient, spec.category),
-        )?["recipients"]
+    let recipients: Vec<EncryptionKey> = client.signed_get(
+        signing,
+        &format!(
+            "/v1/patients/{}/recipients?category={}",
+            spec.patient, spec.category
+        ),
+    )?["recipients"]
         .as_array()
         .context("recipients list")?
         .iter()
@@ -220,7 +222,13 @@ pub fn get(
     out: &Path,
     progress: bool,
 ) -> Result<GetOutcome> {
-    let tx = sign(reader.signing(), TxBody::Access { record: *record, purpose });
+    let tx = sign(
+        reader.signing(),
+        TxBody::Access {
+            record: *record,
+            purpose,
+        },
+    );
     let mut resp = client.read(&record.to_string(), &tx, false)?;
     let header = |name: &str| -> Result<String> {
         Ok(resp
@@ -244,7 +252,8 @@ pub fn get(
     let mut writer = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
     let mut hasher = CidHasher::new();
     let mut head = [0u8; HEADER_LEN];
-    resp.read_exact(&mut head).context("ciphertext shorter than its header")?;
+    resp.read_exact(&mut head)
+        .context("ciphertext shorter than its header")?;
     hasher.update(&head);
     let mut dec = Decryptor::new(&key, &head)?;
     let mut buf = vec![0u8; 1 << 20];
@@ -318,8 +327,15 @@ pub fn grant(client: &Client, patient: &Identity, spec: GrantSpec) -> Result<(Gr
         return Ok((grant_id, 0));
     }
     let grantee_key: EncryptionKey = match spec.grantee {
-        Grantee::Agent(a) => client.get(&format!("/v1/agents/{a}"))?["encrypt_key"].as_str().context("agent key")?.parse()?,
-        Grantee::Organisation(o) | Grantee::Role { org: o, .. } => client.get(&format!("/v1/organisations/{o}"))?["encrypt_key"].as_str().context("organisation key")?.parse()?,
+        Grantee::Agent(a) => client.get(&format!("/v1/agents/{a}"))?["encrypt_key"]
+            .as_str()
+            .context("agent key")?
+            .parse()?,
+        Grantee::Organisation(o) | Grantee::Role { org: o, .. } => client
+            .get(&format!("/v1/organisations/{o}"))?["encrypt_key"]
+            .as_str()
+            .context("organisation key")?
+            .parse()?,
     };
     let pid = PatientId::of(&patient.public().sign);
     let records = client.signed_get(patient.signing(), &format!("/v1/patients/{pid}/records"))?;
@@ -330,13 +346,21 @@ pub fn grant(client: &Client, patient: &Identity, spec: GrantSpec) -> Result<(Gr
         }
         let id: RecordId = r["id"].as_str().context("record id")?.parse()?;
         let category: Category = r["category"].as_str().context("category")?.parse()?;
-        let covered = spec.records.contains(&id) || spec.categories.iter().any(|c| c.covers(&category));
+        let covered =
+            spec.records.contains(&id) || spec.categories.iter().any(|c| c.covers(&category));
         if !covered {
             continue;
         }
-        let access = sign(patient.signing(), TxBody::Access { record: id, purpose: spec.purpose });
+        let access = sign(
+            patient.signing(),
+            TxBody::Access {
+                record: id,
+                purpose: spec.purpose,
+            },
+        );
         let resp: Value = client.read(&id.to_string(), &access, true)?.json()?;
-        let env = Envelope::from_bytes(&B64.decode(resp["envelope"].as_str().context("envelope")?)?)?;
+        let env =
+            Envelope::from_bytes(&B64.decode(resp["envelope"].as_str().context("envelope")?)?)?;
         let key = envelope::open(patient.decryption(), id.as_bytes(), &env)?;
         seal_to(client, patient, &id, &key, &[grantee_key])?;
         resealed += 1;

@@ -27,11 +27,26 @@ fn kill_9_under_write_load_loses_no_committed_transaction() {
             let http = reqwest::blocking::Client::new();
             while !stop.load(Ordering::Relaxed) {
                 let id = Identity::generate(&mut rand::rngs::OsRng);
-                let tx = Tx { signer: id.public().sign, nonce: rand::rngs::OsRng.next_u64(), body: TxBody::RegisterPatient { encrypt_key: id.public().encrypt } }.sign(id.signing());
-                let Ok(resp) = http.post(format!("{url}/v1/tx")).body(tx.to_bytes()).send() else { return };
+                let tx = Tx {
+                    signer: id.public().sign,
+                    nonce: rand::rngs::OsRng.next_u64(),
+                    body: TxBody::RegisterPatient {
+                        encrypt_key: id.public().encrypt,
+                    },
+                }
+                .sign(id.signing());
+                let Ok(resp) = http.post(format!("{url}/v1/tx")).body(tx.to_bytes()).send() else {
+                    return;
+                };
                 if resp.status().is_success() {
-                    let v: serde_json::Value = match resp.json() { Ok(v) => v, Err(_) => return };
-                    committed.lock().unwrap().push(v["tx"].as_str().unwrap().to_owned());
+                    let v: serde_json::Value = match resp.json() {
+                        Ok(v) => v,
+                        Err(_) => return,
+                    };
+                    committed
+                        .lock()
+                        .unwrap()
+                        .push(v["tx"].as_str().unwrap().to_owned());
                 }
             }
         }));
@@ -39,7 +54,10 @@ fn kill_9_under_write_load_loses_no_committed_transaction() {
     // Remember the state root the node reported for a committed height while under load.
     std::thread::sleep(Duration::from_millis(800));
     let tip = node.get("/v1/chain")["tip"].clone();
-    let (seen_height, seen_root) = (tip["height"].as_u64().unwrap(), tip["state_root"].as_str().unwrap().to_owned());
+    let (seen_height, seen_root) = (
+        tip["height"].as_u64().unwrap(),
+        tip["state_root"].as_str().unwrap().to_owned(),
+    );
     std::thread::sleep(Duration::from_millis(400));
     node.kill9();
     stop.store(true, Ordering::Relaxed);
@@ -47,19 +65,45 @@ fn kill_9_under_write_load_loses_no_committed_transaction() {
         w.join().unwrap();
     }
     let committed = committed.lock().unwrap().clone();
-    assert!(committed.len() > 50, "load ran: {} committed", committed.len());
+    assert!(
+        committed.len() > 50,
+        "load ran: {} committed",
+        committed.len()
+    );
 
     let node = NodeProc::start(&data);
     for id in &committed {
         let v = node.get(&format!("/v1/tx/{id}"));
-        assert_eq!(v["tx"].as_str(), Some(id.as_str()), "committed transaction {id} lost after kill -9: {v}");
+        assert_eq!(
+            v["tx"].as_str(),
+            Some(id.as_str()),
+            "committed transaction {id} lost after kill -9: {v}"
+        );
     }
     let block = node.get(&format!("/v1/blocks/{seen_height}"));
-    assert_eq!(block["header"]["state_root"].as_str(), Some(seen_root.as_str()), "state root at height {seen_height} changed");
+    assert_eq!(
+        block["header"]["state_root"].as_str(),
+        Some(seen_root.as_str()),
+        "state root at height {seen_height} changed"
+    );
     // The node verified itself at start-up and raised nothing, and it takes writes again.
-    assert!(node.get("/v1/alerts")["alerts"].as_array().unwrap().is_empty());
+    assert!(node.get("/v1/alerts")["alerts"]
+        .as_array()
+        .unwrap()
+        .is_empty());
     let id = Identity::generate(&mut rand::rngs::OsRng);
-    let tx = Tx { signer: id.public().sign, nonce: 1, body: TxBody::RegisterPatient { encrypt_key: id.public().encrypt } }.sign(id.signing());
-    let resp = reqwest::blocking::Client::new().post(format!("{}/v1/tx", node.url)).body(tx.to_bytes()).send().unwrap();
+    let tx = Tx {
+        signer: id.public().sign,
+        nonce: 1,
+        body: TxBody::RegisterPatient {
+            encrypt_key: id.public().encrypt,
+        },
+    }
+    .sign(id.signing());
+    let resp = reqwest::blocking::Client::new()
+        .post(format!("{}/v1/tx", node.url))
+        .body(tx.to_bytes())
+        .send()
+        .unwrap();
     assert!(resp.status().is_success());
 }

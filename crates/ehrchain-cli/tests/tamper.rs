@@ -33,43 +33,91 @@ fn flipped_bytes_in_blob_and_block_are_detected_and_not_served() {
     let w = seed(&node, tmp.path());
     let file = tmp.path().join("report.pdf");
     random_file(&file, 300_000, 3);
-    let put = cli(&node, &["record", "put", "--as", s(&w.patient), "--patient", &w.patient_id, "--category", "DocumentReference/clinical-note", s(&file)]).expect_ok().json();
+    let put = cli(
+        &node,
+        &[
+            "record",
+            "put",
+            "--as",
+            s(&w.patient),
+            "--patient",
+            &w.patient_id,
+            "--category",
+            "DocumentReference/clinical-note",
+            s(&file),
+        ],
+    )
+    .expect_ok()
+    .json();
     let record = put["record"].as_str().unwrap().to_owned();
     let cid = put["cid"].as_str().unwrap().to_owned();
     let anchor_tx = put["anchor_tx"].as_str().unwrap().to_owned();
     let proof = node.get(&format!("/v1/tx/{anchor_tx}/proof"));
     let height = proof["height"].as_u64().unwrap();
-    let proof = InclusionProof::from_bytes(&base64::engine::general_purpose::STANDARD.decode(proof["proof"].as_str().unwrap()).unwrap()).unwrap();
+    let proof = InclusionProof::from_bytes(
+        &base64::engine::general_purpose::STANDARD
+            .decode(proof["proof"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
     let signature = proof.tx.signature.to_bytes();
-    assert!(node.get("/v1/alerts")["alerts"].as_array().unwrap().is_empty());
+    assert!(node.get("/v1/alerts")["alerts"]
+        .as_array()
+        .unwrap()
+        .is_empty());
     node.kill9();
 
     // One byte of the ciphertext file, and one byte of the block's copy of the transaction.
-    let blob_file = walk(&data.join("blobs")).into_iter().find(|p| p.to_string_lossy().contains(&cid)).expect("blob file");
+    let blob_file = walk(&data.join("blobs"))
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains(&cid))
+        .expect("blob file");
     let mut bytes = std::fs::read(&blob_file).unwrap();
     bytes[1000] ^= 0x40;
     std::fs::write(&blob_file, bytes).unwrap();
-    let hits = flip_all(&data.join("ledger.redb"), &signature);
-    assert!(hits >= 1, "the transaction's signature is in the block store");
+    let hits = flip_all(&data.join("ledger.redb.blocks"), &signature);
+    assert!(
+        hits >= 1,
+        "the transaction's signature is in the block store"
+    );
 
     let node = NodeProc::start(&data);
     let alerts = node.get("/v1/alerts")["alerts"].as_array().unwrap().clone();
     assert!(
-        alerts.iter().any(|a| a["kind"] == "blob_damaged" && a["cid"] == cid.as_str() && a["record"] == record.as_str()),
+        alerts.iter().any(|a| a["kind"] == "blob_damaged"
+            && a["cid"] == cid.as_str()
+            && a["record"] == record.as_str()),
         "blob alert names the CID and record: {alerts:#?}"
     );
     assert!(
-        alerts.iter().any(|a| a["kind"] == "block_damaged" && a["height"] == height),
+        alerts
+            .iter()
+            .any(|a| a["kind"] == "block_damaged" && a["height"] == height),
         "block alert names the height: {alerts:#?}"
     );
     // Not served: the record read refuses, and so do the block and the proof from it.
-    let r = cli(&node, &["record", "get", "--as", s(&w.patient), "--record", &record, "--out", s(&tmp.path().join("o"))]);
+    let r = cli(
+        &node,
+        &[
+            "record",
+            "get",
+            "--as",
+            s(&w.patient),
+            "--record",
+            &record,
+            "--out",
+            s(&tmp.path().join("o")),
+        ],
+    );
     assert_eq!(r.code(), Some("blob_damaged"), "{}", r.stderr);
     let resp = reqwest::blocking::get(format!("{}/v1/blocks/{height}", node.url)).unwrap();
     assert_eq!(resp.status().as_u16(), 503);
     let body: serde_json::Value = resp.json().unwrap();
     assert_eq!(body["error"]["code"], "block_damaged");
-    assert!(!cli(&node, &["verify", "chain"]).ok, "a client's chain check fails too");
+    assert!(
+        !cli(&node, &["verify", "chain"]).ok,
+        "a client's chain check fails too"
+    );
     // Other blocks are still served.
     let ok = reqwest::blocking::get(format!("{}/v1/blocks/1", node.url)).unwrap();
     assert!(height == 1 || ok.status().is_success());

@@ -219,8 +219,9 @@ pub fn verify_batch(items: &[SignedItem<'_>]) -> Vec<bool> {
     let mut keys = Vec::with_capacity(items.len());
     let mut sigs = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
-        let r: &[u8; 32] = item.signature.0[..32].try_into().unwrap_or(&[0u8; 32]);
-        if !is_canonical_point_encoding(r) || SMALL_ORDER_POINTS.contains(r) {
+        let mut r = [0u8; 32];
+        r.copy_from_slice(&item.signature.0[..32]);
+        if !is_canonical_point_encoding(&r) || SMALL_ORDER_POINTS.contains(&r) {
             continue;
         }
         let Ok(key) = VerifyingKey::from_bytes(&item.key.0) else {

@@ -2,12 +2,12 @@
 //! applied or rejected with a reason, deterministically. Returns the receipts, the state changes
 //! to write atomically, and the roots for the header. No I/O, no clock: time is the block's.
 
-use ehrchain_crypto::{sha256, Hash, PublicKey};
 use ehrchain_consent::{decide, decide_append, Decision, Facts, Reader, Request};
+use ehrchain_crypto::{sha256, Hash, PublicKey};
 use ehrchain_types::{
     ActorRef, AgentId, AgentState, AnchorRecord, AuditEntry, AuditEvent, BreakGlass,
     BreakGlassState, Canonical, Encoder, Genesis, Grant, GrantState, Grantee, Height, OrgId,
-    Outcome, OrganisationState, PatientId, PatientState, Purpose, Receipt, RecordId, RecordState,
+    OrganisationState, Outcome, PatientId, PatientState, Purpose, Receipt, RecordId, RecordState,
     RegisterAgent, RegisterOrganisation, RejectReason, Role, Timestamp, TxBody, VerifiedTx,
     MAX_BREAK_GLASS_SECS,
 };
@@ -434,7 +434,10 @@ fn break_glass<S: StateRead + ?Sized>(
     signer: &PublicKey,
     b: &BreakGlass,
 ) -> Verdict {
-    let Some(agent) = ov.agent(&AgentId::of(signer))?.filter(AgentState::is_active) else {
+    let Some(agent) = ov
+        .agent(&AgentId::of(signer))?
+        .filter(AgentState::is_active)
+    else {
         return reject(RejectReason::UnknownSigner);
     };
     if !agent.role.may_break_glass() {

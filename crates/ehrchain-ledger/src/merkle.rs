@@ -39,7 +39,10 @@ pub fn root<T: AsRef<[u8]>>(items: &[T]) -> Hash {
 
 /// The audit path of leaf `index` in a tree of `leaves`, bottom-up.
 pub fn inclusion_path(leaves: &[Hash], index: usize) -> Vec<Hash> {
-    assert!(index < leaves.len(), "inclusion path for a leaf outside the tree");
+    assert!(
+        index < leaves.len(),
+        "inclusion path for a leaf outside the tree"
+    );
     let mut path = Vec::new();
     collect_path(leaves, index, &mut path);
     path
@@ -111,13 +114,37 @@ mod tests {
             assert_eq!(r, root(&items));
             for i in 0..size {
                 let path = inclusion_path(&leaves, i);
-                assert!(verify_inclusion(&leaves[i], i as u64, size as u64, &path, &r));
+                assert!(verify_inclusion(
+                    &leaves[i],
+                    i as u64,
+                    size as u64,
+                    &path,
+                    &r
+                ));
                 // wrong index, wrong size, wrong leaf, truncated path: all refused
                 if size > 1 {
                     let j = (i + 1) % size;
-                    assert!(!verify_inclusion(&leaves[i], j as u64, size as u64, &path, &r));
-                    assert!(!verify_inclusion(&leaves[j], i as u64, size as u64, &path, &r));
-                    assert!(!verify_inclusion(&leaves[i], i as u64, size as u64, &path[..path.len() - 1], &r));
+                    assert!(!verify_inclusion(
+                        &leaves[i],
+                        j as u64,
+                        size as u64,
+                        &path,
+                        &r
+                    ));
+                    assert!(!verify_inclusion(
+                        &leaves[j],
+                        i as u64,
+                        size as u64,
+                        &path,
+                        &r
+                    ));
+                    assert!(!verify_inclusion(
+                        &leaves[i],
+                        i as u64,
+                        size as u64,
+                        &path[..path.len() - 1],
+                        &r
+                    ));
                 }
             }
         }

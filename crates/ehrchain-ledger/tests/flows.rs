@@ -24,7 +24,10 @@ impl Chain {
         let genesis = Genesis {
             chain: "test".into(),
             time: Timestamp(1_000_000),
-            validators: vec![GenesisValidator { name: "v0".into(), key: validator.public() }],
+            validators: vec![GenesisValidator {
+                name: "v0".into(),
+                key: validator.public(),
+            }],
         };
         let (changes, root) = genesis_state(&genesis);
         let mut state = MemoryState::default();
@@ -43,7 +46,12 @@ impl Chain {
 
     fn tx(&mut self, key: &SigningKey, body: TxBody) -> SignedTx {
         self.nonce += 1;
-        Tx { signer: key.public(), nonce: self.nonce, body }.sign(key)
+        Tx {
+            signer: key.public(),
+            nonce: self.nonce,
+            body,
+        }
+        .sign(key)
     }
 
     /// Commits one block at `advance_ms` after the previous one.
@@ -51,7 +59,11 @@ impl Chain {
         let verified: Vec<VerifiedTx> = txs.into_iter().map(|t| t.verify().unwrap()).collect();
         self.height = self.height.next();
         self.time = Timestamp(self.time.0 + advance_ms);
-        let ctx = BlockContext { height: self.height, time: self.time, prev_state_root: self.root };
+        let ctx = BlockContext {
+            height: self.height,
+            time: self.time,
+            prev_state_root: self.root,
+        };
         let ex = execute(&self.state, &ctx, &verified).unwrap();
         self.state.apply(&ex.changes);
         self.root = ex.state_root;
@@ -66,7 +78,9 @@ impl Chain {
             proposer: self.validator.public(),
         };
         self.prev_hash = header.hash();
-        let certificate = Certificate { votes: vec![header.sign(&self.validator)] };
+        let certificate = Certificate {
+            votes: vec![header.sign(&self.validator)],
+        };
         let outcomes = ex.receipts.iter().map(|r| r.outcome).collect();
         self.blocks.push(Block {
             header,
@@ -117,12 +131,15 @@ fn world() -> World {
     let org_id = OrgId::of(&org.public().sign);
     let v = chain.validator.clone();
     assert_eq!(
-        chain.one(&v, TxBody::RegisterOrganisation(RegisterOrganisation {
-            name: "St Mary".into(),
-            kind: OrgKind::Hospital,
-            sign_key: org.public().sign,
-            encrypt_key: org.public().encrypt,
-        })),
+        chain.one(
+            &v,
+            TxBody::RegisterOrganisation(RegisterOrganisation {
+                name: "St Mary".into(),
+                kind: OrgKind::Hospital,
+                sign_key: org.public().sign,
+                encrypt_key: org.public().encrypt,
+            })
+        ),
         Outcome::Applied
     );
     for (who, role) in [(&doctor, Role::Doctor), (&insurer, Role::InsurerOfficer)] {
@@ -136,14 +153,26 @@ fn world() -> World {
         });
         assert_eq!(chain.one(org.signing(), body), Outcome::Applied);
     }
-    let body = TxBody::RegisterPatient { encrypt_key: patient.public().encrypt };
+    let body = TxBody::RegisterPatient {
+        encrypt_key: patient.public().encrypt,
+    };
     assert_eq!(chain.one(patient.signing(), body), Outcome::Applied);
     let pid = PatientId::of(&patient.public().sign);
-    World { chain, org, doctor, insurer, patient, pid }
+    World {
+        chain,
+        org,
+        doctor,
+        insurer,
+        patient,
+        pid,
+    }
 }
 
 fn read(w: &mut World, who: &Identity, n: u8, purpose: Purpose) -> Outcome {
-    let body = TxBody::Access { record: RecordId::from_bytes([n; 16]), purpose };
+    let body = TxBody::Access {
+        record: RecordId::from_bytes([n; 16]),
+        purpose,
+    };
     w.chain.one(who.signing(), body)
 }
 
@@ -151,42 +180,106 @@ fn read(w: &mut World, who: &Identity, n: u8, purpose: Purpose) -> Outcome {
 fn consent_lifecycle_by_block_time() {
     let mut w = world();
     let (p, pid) = (w.patient.clone(), w.pid);
-    assert_eq!(w.chain.one(p.signing(), TxBody::AnchorRecord(anchor(pid, 1, "Observation/laboratory"))), Outcome::Applied);
-    assert_eq!(w.chain.one(p.signing(), TxBody::AnchorRecord(anchor(pid, 2, "ImagingStudy"))), Outcome::Applied);
+    assert_eq!(
+        w.chain.one(
+            p.signing(),
+            TxBody::AnchorRecord(anchor(pid, 1, "Observation/laboratory"))
+        ),
+        Outcome::Applied
+    );
+    assert_eq!(
+        w.chain.one(
+            p.signing(),
+            TxBody::AnchorRecord(anchor(pid, 2, "ImagingStudy"))
+        ),
+        Outcome::Applied
+    );
     let doctor = w.doctor.clone();
     let insurer = w.insurer.clone();
 
-    assert_eq!(read(&mut w, &doctor, 1, Purpose::Treatment), Outcome::Denied(DenyReason::NoGrant));
-    assert_eq!(read(&mut w, &p, 1, Purpose::Treatment), Outcome::Permitted(Basis::Owner));
+    assert_eq!(
+        read(&mut w, &doctor, 1, Purpose::Treatment),
+        Outcome::Denied(DenyReason::NoGrant)
+    );
+    assert_eq!(
+        read(&mut w, &p, 1, Purpose::Treatment),
+        Outcome::Permitted(Basis::Owner)
+    );
 
     let gid = GrantId::from_bytes([5; 16]);
     let now = w.chain.time;
     let g = Grant {
         grant: gid,
         grantee: Grantee::Agent(AgentId::of(&doctor.public().sign)),
-        scope: Scope { categories: vec![CategoryPattern::new("laboratory").unwrap()], records: vec![] },
+        scope: Scope {
+            categories: vec![CategoryPattern::new("laboratory").unwrap()],
+            records: vec![],
+        },
         mode: Mode::Read,
         purpose: Purpose::Treatment,
         not_before: now,
         expires: now.plus_secs(10),
     };
-    assert_eq!(w.chain.one(p.signing(), TxBody::Grant(g.clone())), Outcome::Applied);
-    assert_eq!(read(&mut w, &doctor, 1, Purpose::Treatment), Outcome::Permitted(Basis::Grant(gid)));
-    assert_eq!(read(&mut w, &doctor, 2, Purpose::Treatment), Outcome::Denied(DenyReason::NoGrant));
-    assert_eq!(read(&mut w, &insurer, 1, Purpose::Payment), Outcome::Denied(DenyReason::NoGrant));
+    assert_eq!(
+        w.chain.one(p.signing(), TxBody::Grant(g.clone())),
+        Outcome::Applied
+    );
+    assert_eq!(
+        read(&mut w, &doctor, 1, Purpose::Treatment),
+        Outcome::Permitted(Basis::Grant(gid))
+    );
+    assert_eq!(
+        read(&mut w, &doctor, 2, Purpose::Treatment),
+        Outcome::Denied(DenyReason::NoGrant)
+    );
+    assert_eq!(
+        read(&mut w, &insurer, 1, Purpose::Payment),
+        Outcome::Denied(DenyReason::NoGrant)
+    );
     // 8 seconds later (block time) the grant has expired.
-    let tx = w.chain.tx(doctor.signing(), TxBody::Access { record: RecordId::from_bytes([1; 16]), purpose: Purpose::Treatment });
-    assert_eq!(w.chain.block(8_000, vec![tx])[0], Outcome::Denied(DenyReason::NoGrant));
+    let tx = w.chain.tx(
+        doctor.signing(),
+        TxBody::Access {
+            record: RecordId::from_bytes([1; 16]),
+            purpose: Purpose::Treatment,
+        },
+    );
+    assert_eq!(
+        w.chain.block(8_000, vec![tx])[0],
+        Outcome::Denied(DenyReason::NoGrant)
+    );
 
     // A fresh grant, then revoked: denied again; revoking twice is refused; only the owner may revoke.
-    let g2 = Grant { grant: GrantId::from_bytes([6; 16]), not_before: w.chain.time, expires: w.chain.time.plus_secs(86_400), ..g };
-    assert_eq!(w.chain.one(p.signing(), TxBody::Grant(g2)), Outcome::Applied);
-    assert!(matches!(read(&mut w, &doctor, 1, Purpose::Treatment), Outcome::Permitted(_)));
-    let revoke = TxBody::Revoke { grant: GrantId::from_bytes([6; 16]) };
-    assert_eq!(w.chain.one(doctor.signing(), revoke.clone()), Outcome::Rejected(RejectReason::UnknownGrant));
+    let g2 = Grant {
+        grant: GrantId::from_bytes([6; 16]),
+        not_before: w.chain.time,
+        expires: w.chain.time.plus_secs(86_400),
+        ..g
+    };
+    assert_eq!(
+        w.chain.one(p.signing(), TxBody::Grant(g2)),
+        Outcome::Applied
+    );
+    assert!(matches!(
+        read(&mut w, &doctor, 1, Purpose::Treatment),
+        Outcome::Permitted(_)
+    ));
+    let revoke = TxBody::Revoke {
+        grant: GrantId::from_bytes([6; 16]),
+    };
+    assert_eq!(
+        w.chain.one(doctor.signing(), revoke.clone()),
+        Outcome::Rejected(RejectReason::UnknownGrant)
+    );
     assert_eq!(w.chain.one(p.signing(), revoke.clone()), Outcome::Applied);
-    assert_eq!(w.chain.one(p.signing(), revoke), Outcome::Rejected(RejectReason::AlreadyRevoked));
-    assert_eq!(read(&mut w, &doctor, 1, Purpose::Treatment), Outcome::Denied(DenyReason::NoGrant));
+    assert_eq!(
+        w.chain.one(p.signing(), revoke),
+        Outcome::Rejected(RejectReason::AlreadyRevoked)
+    );
+    assert_eq!(
+        read(&mut w, &doctor, 1, Purpose::Treatment),
+        Outcome::Denied(DenyReason::NoGrant)
+    );
 
     // The audit shows the denial, the permitted read, and the grant.
     let audit = w.chain.state.audit_of(&pid).unwrap();
@@ -194,7 +287,9 @@ fn consent_lifecycle_by_block_time() {
     let reads: Vec<Outcome> = audit
         .iter()
         .filter_map(|e| match &e.event {
-            AuditEvent::Access { reader, outcome, .. } if *reader == doctor_ref => Some(*outcome),
+            AuditEvent::Access {
+                reader, outcome, ..
+            } if *reader == doctor_ref => Some(*outcome),
             _ => None,
         })
         .collect();
@@ -211,49 +306,113 @@ fn grant_with_past_expiry_is_refused() {
     let g = Grant {
         grant: GrantId::from_bytes([5; 16]),
         grantee: Grantee::Agent(AgentId::of(&w.doctor.public().sign)),
-        scope: Scope { categories: vec![CategoryPattern::new("*").unwrap()], records: vec![] },
+        scope: Scope {
+            categories: vec![CategoryPattern::new("*").unwrap()],
+            records: vec![],
+        },
         mode: Mode::Read,
         purpose: Purpose::Treatment,
         not_before: Timestamp(0),
         expires: now, // already past when the next block is made
     };
-    assert_eq!(w.chain.one(p.signing(), TxBody::Grant(g)), Outcome::Rejected(RejectReason::BadTimeWindow));
+    assert_eq!(
+        w.chain.one(p.signing(), TxBody::Grant(g)),
+        Outcome::Rejected(RejectReason::BadTimeWindow)
+    );
 }
 
 #[test]
 fn break_glass_is_time_limited_and_audited() {
     let mut w = world();
     let (p, pid) = (w.patient.clone(), w.pid);
-    w.chain.one(p.signing(), TxBody::AnchorRecord(anchor(pid, 1, "ImagingStudy")));
+    w.chain.one(
+        p.signing(),
+        TxBody::AnchorRecord(anchor(pid, 1, "ImagingStudy")),
+    );
     let doctor = w.doctor.clone();
     let insurer = w.insurer.clone();
-    let bg = |d| TxBody::BreakGlass(BreakGlass { patient: pid, reason: "unconscious".into(), duration_secs: d });
-    assert_eq!(w.chain.one(insurer.signing(), bg(60)), Outcome::Rejected(RejectReason::NotAuthorised));
-    assert_eq!(w.chain.one(doctor.signing(), bg(0)), Outcome::Rejected(RejectReason::BadDuration));
+    let bg = |d| {
+        TxBody::BreakGlass(BreakGlass {
+            patient: pid,
+            reason: "unconscious".into(),
+            duration_secs: d,
+        })
+    };
+    assert_eq!(
+        w.chain.one(insurer.signing(), bg(60)),
+        Outcome::Rejected(RejectReason::NotAuthorised)
+    );
+    assert_eq!(
+        w.chain.one(doctor.signing(), bg(0)),
+        Outcome::Rejected(RejectReason::BadDuration)
+    );
     assert_eq!(w.chain.one(doctor.signing(), bg(5)), Outcome::Applied);
-    assert!(matches!(read(&mut w, &doctor, 1, Purpose::Emergency), Outcome::Permitted(Basis::BreakGlass { .. })));
-    assert_eq!(read(&mut w, &doctor, 1, Purpose::Treatment), Outcome::Denied(DenyReason::NoGrant));
-    let tx = w.chain.tx(doctor.signing(), TxBody::Access { record: RecordId::from_bytes([1; 16]), purpose: Purpose::Emergency });
-    assert_eq!(w.chain.block(10_000, vec![tx])[0], Outcome::Denied(DenyReason::NoGrant));
+    assert!(matches!(
+        read(&mut w, &doctor, 1, Purpose::Emergency),
+        Outcome::Permitted(Basis::BreakGlass { .. })
+    ));
+    assert_eq!(
+        read(&mut w, &doctor, 1, Purpose::Treatment),
+        Outcome::Denied(DenyReason::NoGrant)
+    );
+    let tx = w.chain.tx(
+        doctor.signing(),
+        TxBody::Access {
+            record: RecordId::from_bytes([1; 16]),
+            purpose: Purpose::Emergency,
+        },
+    );
+    assert_eq!(
+        w.chain.block(10_000, vec![tx])[0],
+        Outcome::Denied(DenyReason::NoGrant)
+    );
     let audit = w.chain.state.audit_of(&pid).unwrap();
-    assert!(audit.iter().any(|e| matches!(&e.event, AuditEvent::BreakGlass { reason, .. } if reason == "unconscious")));
+    assert!(audit.iter().any(
+        |e| matches!(&e.event, AuditEvent::BreakGlass { reason, .. } if reason == "unconscious")
+    ));
 }
 
 #[test]
 fn erasure_and_receipts() {
     let mut w = world();
     let (p, pid) = (w.patient.clone(), w.pid);
-    w.chain.one(p.signing(), TxBody::AnchorRecord(anchor(pid, 1, "ImagingStudy")));
+    w.chain.one(
+        p.signing(),
+        TxBody::AnchorRecord(anchor(pid, 1, "ImagingStudy")),
+    );
     let v = w.chain.validator.clone();
     let rec = RecordId::from_bytes([1; 16]);
-    assert_eq!(w.chain.one(&v, TxBody::EraseReceipt { record: rec }), Outcome::Rejected(RejectReason::NotErased));
+    assert_eq!(
+        w.chain.one(&v, TxBody::EraseReceipt { record: rec }),
+        Outcome::Rejected(RejectReason::NotErased)
+    );
     let doctor = w.doctor.clone();
-    assert_eq!(w.chain.one(doctor.signing(), TxBody::EraseRequest { record: rec }), Outcome::Rejected(RejectReason::UnknownRecord));
-    assert_eq!(w.chain.one(p.signing(), TxBody::EraseRequest { record: rec }), Outcome::Applied);
-    assert_eq!(read(&mut w, &p, 1, Purpose::Treatment), Outcome::Denied(DenyReason::NotFound));
-    assert_eq!(w.chain.one(&v, TxBody::EraseReceipt { record: rec }), Outcome::Applied);
-    assert_eq!(w.chain.one(&v, TxBody::EraseReceipt { record: rec }), Outcome::Rejected(RejectReason::AlreadyErased));
-    assert_eq!(w.chain.state.erase_receipts(&rec).unwrap(), vec![v.public()]);
+    assert_eq!(
+        w.chain
+            .one(doctor.signing(), TxBody::EraseRequest { record: rec }),
+        Outcome::Rejected(RejectReason::UnknownRecord)
+    );
+    assert_eq!(
+        w.chain
+            .one(p.signing(), TxBody::EraseRequest { record: rec }),
+        Outcome::Applied
+    );
+    assert_eq!(
+        read(&mut w, &p, 1, Purpose::Treatment),
+        Outcome::Denied(DenyReason::NotFound)
+    );
+    assert_eq!(
+        w.chain.one(&v, TxBody::EraseReceipt { record: rec }),
+        Outcome::Applied
+    );
+    assert_eq!(
+        w.chain.one(&v, TxBody::EraseReceipt { record: rec }),
+        Outcome::Rejected(RejectReason::AlreadyErased)
+    );
+    assert_eq!(
+        w.chain.state.erase_receipts(&rec).unwrap(),
+        vec![v.public()]
+    );
 }
 
 #[test]
@@ -268,7 +427,10 @@ fn authorisation_of_registrations() {
         sign_key: stranger.public().sign,
         encrypt_key: stranger.public().encrypt,
     });
-    assert_eq!(w.chain.one(stranger.signing(), body), Outcome::Rejected(RejectReason::NotAuthorised));
+    assert_eq!(
+        w.chain.one(stranger.signing(), body),
+        Outcome::Rejected(RejectReason::NotAuthorised)
+    );
     let body = TxBody::RegisterAgent(RegisterAgent {
         org: org_id,
         role: Role::Doctor,
@@ -278,27 +440,54 @@ fn authorisation_of_registrations() {
         encrypt_key: stranger.public().encrypt,
     });
     let doctor = w.doctor.clone();
-    assert_eq!(w.chain.one(doctor.signing(), body.clone()), Outcome::Rejected(RejectReason::NotAuthorised));
+    assert_eq!(
+        w.chain.one(doctor.signing(), body.clone()),
+        Outcome::Rejected(RejectReason::NotAuthorised)
+    );
     let org = w.org.clone();
     assert_eq!(w.chain.one(org.signing(), body.clone()), Outcome::Applied);
-    assert_eq!(w.chain.one(org.signing(), body), Outcome::Rejected(RejectReason::AlreadyExists));
+    assert_eq!(
+        w.chain.one(org.signing(), body),
+        Outcome::Rejected(RejectReason::AlreadyExists)
+    );
     // A revoked agent can no longer read even with a grant.
-    let revoke = TxBody::RevokeAgent { agent: AgentId::of(&doctor.public().sign) };
+    let revoke = TxBody::RevokeAgent {
+        agent: AgentId::of(&doctor.public().sign),
+    };
     assert_eq!(w.chain.one(org.signing(), revoke), Outcome::Applied);
-    let bg = TxBody::BreakGlass(BreakGlass { patient: w.pid, reason: "r".into(), duration_secs: 60 });
-    assert_eq!(w.chain.one(doctor.signing(), bg), Outcome::Rejected(RejectReason::UnknownSigner));
+    let bg = TxBody::BreakGlass(BreakGlass {
+        patient: w.pid,
+        reason: "r".into(),
+        duration_secs: 60,
+    });
+    assert_eq!(
+        w.chain.one(doctor.signing(), bg),
+        Outcome::Rejected(RejectReason::UnknownSigner)
+    );
     // An agent without an append grant cannot add a record to a patient.
     let body = TxBody::AnchorRecord(anchor(w.pid, 3, "Observation/laboratory"));
-    assert_eq!(w.chain.one(stranger.signing(), body), Outcome::Rejected(RejectReason::NotAuthorised));
+    assert_eq!(
+        w.chain.one(stranger.signing(), body),
+        Outcome::Rejected(RejectReason::NotAuthorised)
+    );
 }
 
 #[test]
 fn replayed_transaction_is_rejected_deterministically() {
     let mut w = world();
     let p = w.patient.clone();
-    let tx = w.chain.tx(p.signing(), TxBody::AnchorRecord(anchor(w.pid, 1, "ImagingStudy")));
-    assert_eq!(w.chain.block(1, vec![tx.clone(), tx.clone()]), vec![Outcome::Applied, Outcome::Rejected(RejectReason::Replay)]);
-    assert_eq!(w.chain.block(1, vec![tx]), vec![Outcome::Rejected(RejectReason::Replay)]);
+    let tx = w.chain.tx(
+        p.signing(),
+        TxBody::AnchorRecord(anchor(w.pid, 1, "ImagingStudy")),
+    );
+    assert_eq!(
+        w.chain.block(1, vec![tx.clone(), tx.clone()]),
+        vec![Outcome::Applied, Outcome::Rejected(RejectReason::Replay)]
+    );
+    assert_eq!(
+        w.chain.block(1, vec![tx]),
+        vec![Outcome::Rejected(RejectReason::Replay)]
+    );
 }
 
 #[test]
@@ -314,7 +503,12 @@ fn inclusion_proofs_verify_and_forgeries_do_not() {
     let mut w = world();
     let p = w.patient.clone();
     let txs: Vec<SignedTx> = (0..7u8)
-        .map(|n| w.chain.tx(p.signing(), TxBody::AnchorRecord(anchor(w.pid, 10 + n, "ImagingStudy"))))
+        .map(|n| {
+            w.chain.tx(
+                p.signing(),
+                TxBody::AnchorRecord(anchor(w.pid, 10 + n, "ImagingStudy")),
+            )
+        })
         .collect();
     w.chain.block(5, txs);
     let block = w.chain.blocks.last().unwrap().clone();

@@ -67,7 +67,10 @@ impl Node {
 
     /// Deletes every envelope of `patient`'s records whose recipient no longer has a reason to
     /// hold it (after a revocation or expiry).
-    pub(crate) async fn prune_envelopes(&self, patient: &PatientId) -> Result<(), crate::NodeError> {
+    pub(crate) async fn prune_envelopes(
+        &self,
+        patient: &PatientId,
+    ) -> Result<(), crate::NodeError> {
         let snapshot = self.snapshot()?;
         let now = self.tip()?.map_or(self.genesis().time, |h| h.time);
         let mut removed = 0usize;

@@ -11,9 +11,9 @@ use ehrchain_crypto::{envelope, EncryptionKey, Envelope, Identity, PublicKey};
 use ehrchain_ledger::{decide_read, StateView};
 use ehrchain_store::{EnvelopeEntry, Snapshot};
 use ehrchain_types::{
-    ActorRef, AgentId, Basis, Grantee, Mode, OrgId, OrgKind, OrganisationState, Outcome,
-    PatientId, RecordId, RecordState, RegisterAgent, RegisterOrganisation, Role, SignedTx,
-    Timestamp, Tx, TxBody,
+    ActorRef, AgentId, Basis, Grantee, Mode, OrgId, OrgKind, OrganisationState, Outcome, PatientId,
+    RecordId, RecordState, RegisterAgent, RegisterOrganisation, Role, SignedTx, Timestamp, Tx,
+    TxBody,
 };
 use futures::Stream;
 use rand::rngs::OsRng;
@@ -149,7 +149,8 @@ impl Node {
             NodeError::Store(s) => ReadError::Store(s),
             other => ReadError::Damaged(other.to_string()),
         })?;
-        let (decision, rec, reader) = decide_read(&snapshot, &signer, &record, purpose, committed.time)?;
+        let (decision, rec, reader) =
+            decide_read(&snapshot, &signer, &record, purpose, committed.time)?;
         let grant = match decision {
             Decision::Permit(g) => g,
             Decision::Deny(r) => return Err(ReadError::Denied(r)),
@@ -159,7 +160,9 @@ impl Node {
             return Err(ReadError::Damaged(grant.cid().to_string()));
         }
         let reader_key = match &reader {
-            ehrchain_ledger::ResolvedReader::Patient(p) => snapshot.patient(p)?.map(|p| p.encrypt_key),
+            ehrchain_ledger::ResolvedReader::Patient(p) => {
+                snapshot.patient(p)?.map(|p| p.encrypt_key)
+            }
             ehrchain_ledger::ResolvedReader::Agent(a) => Some(a.encrypt_key),
             ehrchain_ledger::ResolvedReader::Unknown => None,
         }
@@ -244,10 +247,12 @@ impl Node {
             encrypt_key: public.encrypt,
         });
         let committed = self.sign_and_submit(None, body).await?;
-        let state = self
-            .snapshot()?
-            .organisation(&org)?
-            .ok_or_else(|| NodeError::Invalid(format!("organisation not registered: {:?}", committed.outcome)))?;
+        let state = self.snapshot()?.organisation(&org)?.ok_or_else(|| {
+            NodeError::Invalid(format!(
+                "organisation not registered: {:?}",
+                committed.outcome
+            ))
+        })?;
         Ok((state, committed))
     }
 
@@ -280,7 +285,11 @@ impl Node {
         orgs
     }
 
-    async fn sign_and_submit(&self, org: Option<OrgId>, body: TxBody) -> Result<Committed, NodeError> {
+    async fn sign_and_submit(
+        &self,
+        org: Option<OrgId>,
+        body: TxBody,
+    ) -> Result<Committed, NodeError> {
         let key = {
             let keys = self.inner.keys.read().expect("keys lock");
             match org {
@@ -288,7 +297,9 @@ impl Node {
                 Some(o) => keys
                     .orgs
                     .get(&o)
-                    .ok_or_else(|| NodeError::Invalid(format!("organisation {o} is not hosted here")))?
+                    .ok_or_else(|| {
+                        NodeError::Invalid(format!("organisation {o} is not hosted here"))
+                    })?
                     .signing()
                     .clone(),
             }
@@ -321,7 +332,12 @@ impl Node {
         }
         let keys = self.inner.keys.read().expect("keys lock");
         let plain = serde_json::to_vec(persona).map_err(|_| EnvelopeError::Malformed)?;
-        let sealed = ehrchain_crypto::small::seal_value(&keys.persona, &mut OsRng, patient.as_bytes(), &plain);
+        let sealed = ehrchain_crypto::small::seal_value(
+            &keys.persona,
+            &mut OsRng,
+            patient.as_bytes(),
+            &plain,
+        );
         let indexes = persona.blind_indexes(&keys.persona);
         self.inner.store.put_persona(patient, &sealed, &indexes)?;
         Ok(())
@@ -352,7 +368,11 @@ impl Node {
     }
 
     /// Opens a patient's persona for the patient or an active agent.
-    pub fn persona(&self, requester: &PublicKey, patient: &PatientId) -> Result<Option<Persona>, EnvelopeError> {
+    pub fn persona(
+        &self,
+        requester: &PublicKey,
+        patient: &PatientId,
+    ) -> Result<Option<Persona>, EnvelopeError> {
         let snapshot = self.snapshot()?;
         let allowed = PatientId::of(requester) == *patient
             || snapshot
@@ -378,7 +398,9 @@ impl Node {
 pub enum EnvelopeError {
     #[error("not allowed")]
     NotAllowed,
-    #[error("recipient {0} is not entitled to this record (not the patient, author, or a live grantee)")]
+    #[error(
+        "recipient {0} is not entitled to this record (not the patient, author, or a live grantee)"
+    )]
     NotEntitled(EncryptionKey),
     #[error("malformed envelope or persona")]
     Malformed,

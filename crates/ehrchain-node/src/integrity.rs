@@ -172,7 +172,10 @@ impl Node {
             }
         }
         if parent_ok && parent_hash != tip.hash() {
-            self.mark_block_damaged(tip.height.0, "tip record does not match the last block".into());
+            self.mark_block_damaged(
+                tip.height.0,
+                "tip record does not match the last block".into(),
+            );
         }
         Ok(tip.height.0)
     }
@@ -195,8 +198,14 @@ impl Node {
         } else {
             block.header.prev
         };
-        check_block(&block, &link, height - 1, parent_time, &self.inner.validators)
-            .map_err(|e| e.to_string())?;
+        check_block(
+            &block,
+            &link,
+            height - 1,
+            parent_time,
+            &self.inner.validators,
+        )
+        .map_err(|e| e.to_string())?;
         Ok(block)
     }
 
@@ -231,7 +240,9 @@ impl Node {
             Ok(b) => Ok(Some(b)),
             Err(detail) => {
                 self.mark_block_damaged(height, detail.clone());
-                Err(NodeError::Invalid(format!("block {height} is damaged: {detail}")))
+                Err(NodeError::Invalid(format!(
+                    "block {height} is damaged: {detail}"
+                )))
             }
         }
     }

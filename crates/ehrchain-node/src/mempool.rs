@@ -54,7 +54,7 @@ pub(crate) fn run(
         for (result, reply) in verified.into_iter().zip(replies) {
             let tx = match result {
                 Ok(tx) => tx,
-                Err((_, e)) => {
+                Err(e) => {
                     answer(reply, Err(SubmitError::Tx(e)));
                     continue;
                 }

@@ -121,11 +121,7 @@ impl Node {
         let (submit_tx, submit_rx) = mpsc::channel(config.mempool_capacity);
         let (produce_tx, produce_rx) = mpsc::channel(config.max_block_txs * 4);
         let (events_tx, events_rx) = mpsc::channel(1024);
-        let builder = BlockBuilder::new(
-            store.clone(),
-            keys.validator.signing().clone(),
-            &genesis,
-        )?;
+        let builder = BlockBuilder::new(store.clone(), keys.validator.signing().clone(), &genesis)?;
         if let Some(tip) = store.tip()? {
             stats.height.store(tip.height.0, Ordering::Relaxed);
         }
@@ -140,7 +136,9 @@ impl Node {
             let max = config.max_block_txs;
             std::thread::Builder::new()
                 .name("ehrchain-producer".into())
-                .spawn(move || producer::run(builder, produce_rx, pending, events_tx, stats, max))?;
+                .spawn(move || {
+                    producer::run(builder, produce_rx, pending, events_tx, stats, max)
+                })?;
         }
 
         let node = Node {
@@ -264,8 +262,9 @@ pub(crate) fn now_ms() -> u64 {
 fn load_or_create_genesis(config: &NodeConfig, keys: &NodeKeys) -> Result<Genesis, NodeError> {
     let path = config.data_dir.join("genesis.bin");
     match std::fs::read(&path) {
-        Ok(bytes) => Genesis::from_bytes(&bytes)
-            .map_err(|e| NodeError::Invalid(format!("genesis.bin: {e}"))),
+        Ok(bytes) => {
+            Genesis::from_bytes(&bytes).map_err(|e| NodeError::Invalid(format!("genesis.bin: {e}")))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let genesis = Genesis {
                 chain: "ehrchain-local".into(),

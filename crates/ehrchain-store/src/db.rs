@@ -8,11 +8,13 @@ use ehrchain_ledger::StateChanges;
 use ehrchain_types::{Block, BlockHeader, Canonical, Genesis, PatientId, RecordId};
 use redb::{Database, Durability, ReadableTableMetadata, TableDefinition};
 
+use crate::blocklog::BlockLog;
 use crate::error::StoreError;
 use crate::snapshot::Snapshot;
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
-const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
+/// height → offset (8) ‖ length (4) in the block log
+const BLOCK_INDEX: TableDefinition<u64, &[u8]> = TableDefinition::new("block_index");
 const STATE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("state");
 /// record id (16) ‖ recipient encryption key (32) → sealed envelope
 const ENVELOPES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("envelopes");
@@ -23,10 +25,12 @@ const PERSONA_INDEX: TableDefinition<&[u8], &[u8]> = TableDefinition::new("perso
 
 const GENESIS_KEY: &str = "genesis";
 const TIP_KEY: &str = "tip";
+const LOG_END_KEY: &str = "block_log_end";
 
 /// The node's database.
 pub struct Store {
     db: Database,
+    log: BlockLog,
 }
 
 /// One stored key envelope: who it is sealed to, and the sealed bytes.
@@ -37,20 +41,31 @@ pub struct EnvelopeEntry {
 }
 
 impl Store {
-    /// Opens (or creates) the database at `path`.
+    /// Opens (or creates) the database at `path`, with the block log beside it
+    /// (`<path>.blocks`).
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let db = Database::builder()
             .set_cache_size(256 * 1024 * 1024)
             .create(path)?;
         let txn = db.begin_write()?;
         txn.open_table(META)?;
-        txn.open_table(BLOCKS)?;
+        txn.open_table(BLOCK_INDEX)?;
         txn.open_table(STATE)?;
         txn.open_table(ENVELOPES)?;
         txn.open_table(PERSONAS)?;
         txn.open_table(PERSONA_INDEX)?;
         txn.commit()?;
-        Ok(Store { db })
+        let end = {
+            let txn = db.begin_read()?;
+            let meta = txn.open_table(META)?;
+            let end = meta.get(LOG_END_KEY)?;
+            end.map_or(0, |v| u64_at(v.value(), 0))
+        };
+        let mut log_path = path.as_os_str().to_owned();
+        log_path.push(".blocks");
+        let log =
+            BlockLog::open(Path::new(&log_path), end).map_err(|e| StoreError::Io(e.to_string()))?;
+        Ok(Store { db, log })
     }
 
     /// Writes the genesis and its state on first start; on later starts checks it is the same.
@@ -103,8 +118,9 @@ impl Store {
             .map_err(|e| damaged("tip header", e))
     }
 
-    /// Durably commits a certified block with the state changes it made: one transaction, one
-    /// fsync, whatever the number of transactions in the block.
+    /// Durably commits a certified block with the state changes it made: the block is appended
+    /// to the log and synced, then index, tip and state are committed in one redb transaction.
+    /// Two syncs per block, whatever the number of transactions in it.
     pub fn commit_block(&self, block: &Block, changes: &StateChanges) -> Result<(), StoreError> {
         let tip = self.tip()?.map_or(0, |h| h.height.0);
         if block.header.height.0 != tip + 1 {
@@ -113,13 +129,25 @@ impl Store {
                 tip,
             });
         }
+        let end = self.log_end()?;
+        let (offset, len) = self
+            .log
+            .append(end, &block.to_bytes())
+            .map_err(|e| StoreError::Io(e.to_string()))?;
         let mut txn = self.db.begin_write()?;
         txn.set_durability(Durability::Immediate);
         {
-            let mut blocks = txn.open_table(BLOCKS)?;
-            blocks.insert(block.header.height.0, block.to_bytes().as_slice())?;
+            let mut index = txn.open_table(BLOCK_INDEX)?;
+            let mut loc = [0u8; 12];
+            loc[..8].copy_from_slice(&offset.to_be_bytes());
+            loc[8..].copy_from_slice(&len.to_be_bytes());
+            index.insert(block.header.height.0, loc.as_slice())?;
             let mut meta = txn.open_table(META)?;
             meta.insert(TIP_KEY, block.header.to_bytes().as_slice())?;
+            meta.insert(
+                LOG_END_KEY,
+                (offset + u64::from(len)).to_be_bytes().as_slice(),
+            )?;
             let mut state = txn.open_table(STATE)?;
             write_changes(&mut state, changes)?;
         }
@@ -127,11 +155,37 @@ impl Store {
         Ok(())
     }
 
+    fn log_end(&self) -> Result<u64, StoreError> {
+        let txn = self.db.begin_read()?;
+        let meta = txn.open_table(META)?;
+        let end = meta.get(LOG_END_KEY)?;
+        Ok(end.map_or(0, |v| u64_at(v.value(), 0)))
+    }
+
     /// The raw stored bytes of block `height`.
     pub fn block_bytes(&self, height: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        let txn = self.db.begin_read()?;
-        let blocks = txn.open_table(BLOCKS)?;
-        Ok(blocks.get(height)?.map(|v| v.value().to_vec()))
+        let (offset, len) = {
+            let txn = self.db.begin_read()?;
+            let index = txn.open_table(BLOCK_INDEX)?;
+            let Some(loc) = index.get(height)? else {
+                return Ok(None);
+            };
+            let loc = loc.value();
+            if loc.len() != 12 {
+                return Err(damaged(
+                    &format!("block {height} index entry"),
+                    "wrong length",
+                ));
+            }
+            (
+                u64_at(loc, 0),
+                u32::from_be_bytes([loc[8], loc[9], loc[10], loc[11]]),
+            )
+        };
+        self.log
+            .read(offset, len)
+            .map(Some)
+            .map_err(|e| damaged(&format!("block {height}"), e))
     }
 
     /// Block `height`, decoded. Bytes that no longer decode are reported as damage.
@@ -146,7 +200,7 @@ impl Store {
 
     pub fn block_count(&self) -> Result<u64, StoreError> {
         let txn = self.db.begin_read()?;
-        Ok(txn.open_table(BLOCKS)?.len()?)
+        Ok(txn.open_table(BLOCK_INDEX)?.len()?)
     }
 
     /// A consistent view of committed state.
@@ -186,8 +240,7 @@ impl Store {
     ) -> Result<Option<Vec<u8>>, StoreError> {
         let txn = self.db.begin_read()?;
         let t = txn.open_table(ENVELOPES)?;
-        Ok(t
-            .get(envelope_key(&grant.record(), recipient).as_slice())?
+        Ok(t.get(envelope_key(&grant.record(), recipient).as_slice())?
             .map(|v| v.value().to_vec()))
     }
 
@@ -310,6 +363,14 @@ fn write_changes(
         }
     }
     Ok(())
+}
+
+fn u64_at(bytes: &[u8], at: usize) -> u64 {
+    let mut b = [0u8; 8];
+    if let Some(s) = bytes.get(at..at + 8) {
+        b.copy_from_slice(s);
+    }
+    u64::from_be_bytes(b)
 }
 
 fn damaged(what: &str, e: impl std::fmt::Display) -> StoreError {

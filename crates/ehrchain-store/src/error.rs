@@ -5,6 +5,8 @@
 pub enum StoreError {
     #[error("database error: {0}")]
     Db(#[from] redb::Error),
+    #[error("block log i/o: {0}")]
+    Io(String),
     #[error("stored {what} is damaged: {detail}")]
     Damaged { what: String, detail: String },
     #[error("the store holds a different genesis (chain {found}), not this one ({expected})")]

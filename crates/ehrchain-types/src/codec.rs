@@ -50,7 +50,9 @@ impl Encoder {
     }
 
     pub fn with_capacity(n: usize) -> Self {
-        Self { buf: Vec::with_capacity(n) }
+        Self {
+            buf: Vec::with_capacity(n),
+        }
     }
 
     pub fn into_bytes(self) -> Vec<u8> {
@@ -293,7 +295,9 @@ impl Canonical for ehrchain_crypto::Signature {
         enc.fixed(self.as_bytes());
     }
     fn decode(dec: &mut Decoder<'_>) -> Result<Self, DecodeError> {
-        Ok(ehrchain_crypto::Signature::from_bytes(&dec.array("signature")?))
+        Ok(ehrchain_crypto::Signature::from_bytes(
+            &dec.array("signature")?,
+        ))
     }
 }
 

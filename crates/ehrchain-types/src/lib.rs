@@ -11,7 +11,9 @@ pub mod state;
 pub mod tx;
 pub mod vocab;
 
-pub use block::{Block, BlockHeader, Certificate, Genesis, GenesisValidator, Vote, BLOCK_NAMESPACE};
+pub use block::{
+    Block, BlockHeader, Certificate, Genesis, GenesisValidator, Vote, BLOCK_NAMESPACE,
+};
 pub use codec::{limits, Canonical, DecodeError, Decoder, Encoder};
 pub use id::{AgentId, GrantId, Height, OrgId, ParseIdError, PatientId, RecordId, Timestamp};
 pub use receipt::{ActorRef, Basis, DenyReason, Outcome, Receipt, RejectReason};
@@ -23,4 +25,6 @@ pub use tx::{
     verify_all, AnchorRecord, BreakGlass, Grant, Grantee, RegisterAgent, RegisterOrganisation,
     Scope, SignedTx, Tx, TxBody, TxError, TxId, TxKind, VerifiedTx, MAX_BREAK_GLASS_SECS,
 };
-pub use vocab::{Category, CategoryPattern, InvalidCategory, Mode, OrgKind, Purpose, Role, UnknownTerm};
+pub use vocab::{
+    Category, CategoryPattern, InvalidCategory, Mode, OrgKind, Purpose, Role, UnknownTerm,
+};

@@ -4,7 +4,7 @@
 //! already committed (replay).
 
 use ehrchain_crypto::{
-    sha256, verify, verify_batch, Cid, EncryptionKey, Hash, PublicKey, SignedItem, Signature,
+    sha256, verify, verify_batch, Cid, EncryptionKey, Hash, PublicKey, Signature, SignedItem,
     SigningKey,
 };
 
@@ -92,20 +92,33 @@ pub const MAX_BREAK_GLASS_SECS: u32 = 24 * 3600;
 pub enum TxBody {
     RegisterOrganisation(RegisterOrganisation),
     RegisterAgent(RegisterAgent),
-    RevokeAgent { agent: AgentId },
+    RevokeAgent {
+        agent: AgentId,
+    },
     /// The signer is the patient; its pseudonym is derived from the signing key.
-    RegisterPatient { encrypt_key: EncryptionKey },
+    RegisterPatient {
+        encrypt_key: EncryptionKey,
+    },
     AnchorRecord(AnchorRecord),
     Grant(Grant),
-    Revoke { grant: GrantId },
+    Revoke {
+        grant: GrantId,
+    },
     BreakGlass(BreakGlass),
     /// A read of a record, signed by the reader: committed (permitted or denied) before any
     /// ciphertext or envelope is released.
-    Access { record: RecordId, purpose: Purpose },
+    Access {
+        record: RecordId,
+        purpose: Purpose,
+    },
     /// The patient asks every node to erase a record's ciphertext and envelopes.
-    EraseRequest { record: RecordId },
+    EraseRequest {
+        record: RecordId,
+    },
     /// A validator attests that it erased a record's ciphertext, envelopes and caches.
-    EraseReceipt { record: RecordId },
+    EraseReceipt {
+        record: RecordId,
+    },
 }
 
 /// Transaction kinds, for namespaces, metrics and display.
@@ -191,7 +204,11 @@ impl Tx {
     }
 
     pub fn sign(self, key: &SigningKey) -> SignedTx {
-        debug_assert_eq!(key.public(), self.signer, "signing with another actor's key");
+        debug_assert_eq!(
+            key.public(),
+            self.signer,
+            "signing with another actor's key"
+        );
         let bytes = self.to_bytes();
         let signature = key.sign(self.body.kind().namespace(), &bytes);
         SignedTx {
@@ -272,7 +289,7 @@ impl SignedTx {
 
 /// Verifies many transactions with one batched signature check; each result says whether that
 /// transaction's signature holds.
-pub fn verify_all(txs: Vec<SignedTx>) -> Vec<Result<VerifiedTx, (SignedTx, TxError)>> {
+pub fn verify_all(txs: Vec<SignedTx>) -> Vec<Result<VerifiedTx, TxError>> {
     let bodies: Vec<Vec<u8>> = txs.iter().map(|s| s.tx.to_bytes()).collect();
     let items: Vec<SignedItem<'_>> = txs
         .iter()
@@ -293,7 +310,7 @@ pub fn verify_all(txs: Vec<SignedTx>) -> Vec<Result<VerifiedTx, (SignedTx, TxErr
             if ok {
                 Ok(seal_verified(signed, &body))
             } else {
-                Err((signed, TxError::BadSignature))
+                Err(TxError::BadSignature)
             }
         })
         .collect()

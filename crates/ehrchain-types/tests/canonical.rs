@@ -17,27 +17,75 @@ fn samples() -> Vec<SignedTx> {
     let pid = PatientId::from_bytes([4; 16]);
     let rec = RecordId::from_bytes([5; 16]);
     let bodies = vec![
-        TxBody::RegisterOrganisation(RegisterOrganisation { name: "St Mary's".into(), kind: OrgKind::Hospital, sign_key: key(9).public(), encrypt_key: enc }),
-        TxBody::RegisterAgent(RegisterAgent { org, role: Role::Doctor, name: "Dr A".into(), licence: "MED-1".into(), sign_key: key(8).public(), encrypt_key: enc }),
-        TxBody::RevokeAgent { agent: AgentId::from_bytes([6; 16]) },
+        TxBody::RegisterOrganisation(RegisterOrganisation {
+            name: "St Mary's".into(),
+            kind: OrgKind::Hospital,
+            sign_key: key(9).public(),
+            encrypt_key: enc,
+        }),
+        TxBody::RegisterAgent(RegisterAgent {
+            org,
+            role: Role::Doctor,
+            name: "Dr A".into(),
+            licence: "MED-1".into(),
+            sign_key: key(8).public(),
+            encrypt_key: enc,
+        }),
+        TxBody::RevokeAgent {
+            agent: AgentId::from_bytes([6; 16]),
+        },
         TxBody::RegisterPatient { encrypt_key: enc },
-        TxBody::AnchorRecord(AnchorRecord { record: rec, patient: pid, category: Category::new("Observation/laboratory").unwrap(), media_type: "application/fhir+json".into(), size: 1234, cid: Cid::of(b"x"), supersedes: Some(RecordId::from_bytes([7; 16])) }),
+        TxBody::AnchorRecord(AnchorRecord {
+            record: rec,
+            patient: pid,
+            category: Category::new("Observation/laboratory").unwrap(),
+            media_type: "application/fhir+json".into(),
+            size: 1234,
+            cid: Cid::of(b"x"),
+            supersedes: Some(RecordId::from_bytes([7; 16])),
+        }),
         TxBody::Grant(Grant {
             grant: GrantId::from_bytes([8; 16]),
-            grantee: Grantee::Role { org, role: Role::Nurse },
-            scope: Scope { categories: vec![CategoryPattern::new("laboratory").unwrap()], records: vec![rec] },
+            grantee: Grantee::Role {
+                org,
+                role: Role::Nurse,
+            },
+            scope: Scope {
+                categories: vec![CategoryPattern::new("laboratory").unwrap()],
+                records: vec![rec],
+            },
             mode: Mode::Read,
             purpose: Purpose::Treatment,
             not_before: Timestamp(1),
             expires: Timestamp(2),
         }),
-        TxBody::Revoke { grant: GrantId::from_bytes([8; 16]) },
-        TxBody::BreakGlass(BreakGlass { patient: pid, reason: "unconscious".into(), duration_secs: 3600 }),
-        TxBody::Access { record: rec, purpose: Purpose::Emergency },
+        TxBody::Revoke {
+            grant: GrantId::from_bytes([8; 16]),
+        },
+        TxBody::BreakGlass(BreakGlass {
+            patient: pid,
+            reason: "unconscious".into(),
+            duration_secs: 3600,
+        }),
+        TxBody::Access {
+            record: rec,
+            purpose: Purpose::Emergency,
+        },
         TxBody::EraseRequest { record: rec },
         TxBody::EraseReceipt { record: rec },
     ];
-    bodies.into_iter().enumerate().map(|(i, body)| Tx { signer: k.public(), nonce: i as u64, body }.sign(&k)).collect()
+    bodies
+        .into_iter()
+        .enumerate()
+        .map(|(i, body)| {
+            Tx {
+                signer: k.public(),
+                nonce: i as u64,
+                body,
+            }
+            .sign(&k)
+        })
+        .collect()
 }
 
 #[test]
@@ -73,8 +121,19 @@ fn every_single_byte_mutation_is_refused_or_canonical() {
 fn a_signature_for_one_kind_does_not_verify_as_another() {
     let k = key(1);
     let rec = RecordId::from_bytes([5; 16]);
-    let tx = Tx { signer: k.public(), nonce: 1, body: TxBody::EraseRequest { record: rec } }.sign(&k);
-    let forged = SignedTx { tx: Tx { body: TxBody::EraseReceipt { record: rec }, ..tx.tx.clone() }, signature: tx.signature };
+    let tx = Tx {
+        signer: k.public(),
+        nonce: 1,
+        body: TxBody::EraseRequest { record: rec },
+    }
+    .sign(&k);
+    let forged = SignedTx {
+        tx: Tx {
+            body: TxBody::EraseReceipt { record: rec },
+            ..tx.tx.clone()
+        },
+        signature: tx.signature,
+    };
     assert_eq!(forged.verify().unwrap_err(), TxError::BadSignature);
 }
 
@@ -83,7 +142,10 @@ fn oversized_and_trailing_input_is_refused() {
     let tx = &samples()[0];
     let mut bytes = tx.to_bytes();
     bytes.push(0);
-    assert!(matches!(SignedTx::decode_submitted(&bytes), Err(TxError::Malformed(DecodeError::Trailing(1)))));
+    assert!(matches!(
+        SignedTx::decode_submitted(&bytes),
+        Err(TxError::Malformed(DecodeError::Trailing(1)))
+    ));
     let big = vec![0u8; limits::MAX_TX_BYTES + 1];
     assert_eq!(SignedTx::decode_submitted(&big), Err(TxError::TooLarge));
     // A length prefix larger than its limit is refused before any allocation.
@@ -92,7 +154,10 @@ fn oversized_and_trailing_input_is_refused() {
     e.u64(0);
     e.u8(1);
     e.u32(u32::MAX);
-    assert!(matches!(SignedTx::decode_submitted(&e.into_bytes()), Err(TxError::Malformed(DecodeError::TooLong(_)))));
+    assert!(matches!(
+        SignedTx::decode_submitted(&e.into_bytes()),
+        Err(TxError::Malformed(DecodeError::TooLong(_)))
+    ));
 }
 
 #[test]
@@ -121,7 +186,10 @@ fn golden_encoding() {
             "05"
         )
     );
-    assert_eq!(tx.tx.id().to_string(), ehrchain_crypto::sha256(&tx.tx.to_bytes()).to_string());
+    assert_eq!(
+        tx.tx.id().to_string(),
+        ehrchain_crypto::sha256(&tx.tx.to_bytes()).to_string()
+    );
     let block_header = BlockHeader {
         height: Height(1),
         prev: ehrchain_crypto::Hash([1; 32]),
@@ -133,7 +201,10 @@ fn golden_encoding() {
         proposer: key(1).public(),
     };
     assert_eq!(block_header.to_bytes().len(), 8 + 32 + 8 + 4 + 32 * 3 + 32);
-    assert_eq!(BlockHeader::from_bytes(&block_header.to_bytes()).unwrap(), block_header);
+    assert_eq!(
+        BlockHeader::from_bytes(&block_header.to_bytes()).unwrap(),
+        block_header
+    );
 }
 
 proptest! {

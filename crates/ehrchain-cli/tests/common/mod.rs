@@ -41,7 +41,9 @@ impl NodeProc {
             .expect("spawn node");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read node banner");
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read node banner");
         let url = line
             .trim()
             .rsplit(' ')
@@ -49,7 +51,11 @@ impl NodeProc {
             .filter(|u| u.starts_with("http://"))
             .unwrap_or_else(|| panic!("node did not start: {line:?}"))
             .to_owned();
-        NodeProc { child, url, data: data.to_owned() }
+        NodeProc {
+            child,
+            url,
+            data: data.to_owned(),
+        }
     }
 
     pub fn pid(&self) -> u32 {
@@ -101,7 +107,8 @@ pub struct Run {
 
 impl Run {
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
     }
 
     /// The API error code printed on failure.
@@ -111,7 +118,11 @@ impl Run {
 
     #[track_caller]
     pub fn expect_ok(self) -> Run {
-        assert!(self.ok, "command failed:\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
+        assert!(
+            self.ok,
+            "command failed:\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
         self
     }
 }
@@ -136,7 +147,10 @@ pub fn cli(node: &NodeProc, args: &[&str]) -> Run {
         if let Some(k) = peak_rss_kib(pid) {
             peak = peak.max(k);
         }
-        assert!(started.elapsed() < Duration::from_secs(600), "cli timed out: {args:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "cli timed out: {args:?}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let out: Output = child.wait_with_output().expect("output");
@@ -171,7 +185,10 @@ pub fn random_file(path: &Path, len: usize, seed: u64) {
 /// True if two files have the same bytes (read in chunks).
 pub fn same_file(a: &Path, b: &Path) -> bool {
     use std::io::Read;
-    let (mut fa, mut fb) = (std::fs::File::open(a).unwrap(), std::fs::File::open(b).unwrap());
+    let (mut fa, mut fb) = (
+        std::fs::File::open(a).unwrap(),
+        std::fs::File::open(b).unwrap(),
+    );
     let (mut ba, mut bb) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
     loop {
         let na = fa.read(&mut ba).unwrap();
@@ -208,7 +225,20 @@ pub struct World {
 pub fn seed(node: &NodeProc, dir: &Path) -> World {
     let data = node.data.to_str().unwrap();
     let org = |name: &str, kind: &str| -> String {
-        let r = cli(node, &["org", "create", "--data-dir", data, "--name", name, "--kind", kind]).expect_ok();
+        let r = cli(
+            node,
+            &[
+                "org",
+                "create",
+                "--data-dir",
+                data,
+                "--name",
+                name,
+                "--kind",
+                kind,
+            ],
+        )
+        .expect_ok();
         r.json()["organisation"]["id"].as_str().unwrap().to_owned()
     };
     let hospital = org("St Mary's Hospital", "hospital");
@@ -221,10 +251,36 @@ pub fn seed(node: &NodeProc, dir: &Path) -> World {
     let (doctor, dinfo) = key("doctor.key");
     let (insurer, _) = key("insurer.key");
     let (patient, pinfo) = key("patient.key");
-    for (k, o, role) in [(&doctor, &hospital, "doctor"), (&insurer, &insurer_org, "insurer-officer")] {
-        cli(node, &["agent", "register", "--data-dir", data, "--org", o, "--role", role, "--name", "Staff", "--licence", "L-1", "--key", k.to_str().unwrap()]).expect_ok();
+    for (k, o, role) in [
+        (&doctor, &hospital, "doctor"),
+        (&insurer, &insurer_org, "insurer-officer"),
+    ] {
+        cli(
+            node,
+            &[
+                "agent",
+                "register",
+                "--data-dir",
+                data,
+                "--org",
+                o,
+                "--role",
+                role,
+                "--name",
+                "Staff",
+                "--licence",
+                "L-1",
+                "--key",
+                k.to_str().unwrap(),
+            ],
+        )
+        .expect_ok();
     }
-    cli(node, &["patient", "register", "--key", patient.to_str().unwrap()]).expect_ok();
+    cli(
+        node,
+        &["patient", "register", "--key", patient.to_str().unwrap()],
+    )
+    .expect_ok();
     World {
         dir: dir.to_owned(),
         hospital,

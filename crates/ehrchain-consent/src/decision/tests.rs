@@ -79,10 +79,25 @@ fn decision_table() {
     let image = record("ImagingStudy");
     let mut erased = record("Observation/laboratory");
     erased.erased = Some(Timestamp(5));
-    let g_doc = grant(Grantee::Agent(doctor.id), "laboratory", Purpose::Treatment, 0, 100);
-    let g_org = grant(Grantee::Organisation(doctor.org), "*", Purpose::Treatment, 0, 100);
+    let g_doc = grant(
+        Grantee::Agent(doctor.id),
+        "laboratory",
+        Purpose::Treatment,
+        0,
+        100,
+    );
+    let g_org = grant(
+        Grantee::Organisation(doctor.org),
+        "*",
+        Purpose::Treatment,
+        0,
+        100,
+    );
     let g_role = grant(
-        Grantee::Role { org: doctor.org, role: Role::Nurse },
+        Grantee::Role {
+            org: doctor.org,
+            role: Role::Nurse,
+        },
         "Observation",
         Purpose::Treatment,
         0,
@@ -97,7 +112,10 @@ fn decision_table() {
         from: Timestamp(10),
         until: Timestamp(20),
     };
-    let bg_insurer = BreakGlassState { agent: insurer.id, ..bg.clone() };
+    let bg_insurer = BreakGlassState {
+        agent: insurer.id,
+        ..bg.clone()
+    };
     let owner = Reader::Patient(PatientId::from_bytes([1; 16]));
     let other_patient = Reader::Patient(PatientId::from_bytes([2; 16]));
     let gid = Basis::Grant(GrantId::from_bytes([9; 16]));
@@ -132,10 +150,18 @@ fn decision_table() {
         ("break-glass by insurer role", Reader::Agent(&insurer),  Some(&image), vec![],               Some(&bg_insurer), Emergency, 15, Want::Deny(DenyReason::NoGrant)),
     ];
     for (name, reader, rec, grants, bg, purpose, at, want) in cases {
-        let facts = Facts { record: rec, grants: &grants, break_glass: bg };
+        let facts = Facts {
+            record: rec,
+            grants: &grants,
+            break_glass: bg,
+        };
         let got = match decide(reader, Request { purpose }, facts, Timestamp(at)) {
             Decision::Permit(g) => {
-                assert_eq!(g.cid(), &rec.unwrap().anchor.cid, "{name}: token names the record's ciphertext");
+                assert_eq!(
+                    g.cid(),
+                    &rec.unwrap().anchor.cid,
+                    "{name}: token names the record's ciphertext"
+                );
                 Want::Permit(g.basis())
             }
             Decision::Deny(r) => Want::Deny(r),
@@ -148,15 +174,42 @@ fn decision_table() {
 fn append_needs_an_append_grant_or_break_glass() {
     let doctor = agent(2, 5, Role::Doctor);
     let cat = Category::new("Observation/laboratory").unwrap();
-    let mut append = grant(Grantee::Agent(doctor.id), "laboratory", Purpose::Treatment, 0, 100);
+    let mut append = grant(
+        Grantee::Agent(doctor.id),
+        "laboratory",
+        Purpose::Treatment,
+        0,
+        100,
+    );
     let read_only = append.clone();
     append.grant.mode = Mode::Append;
-    let none = Facts { record: None, grants: &[], break_glass: None };
-    assert_eq!(decide_append(&doctor, &cat, Purpose::Treatment, none, Timestamp(5)), Err(DenyReason::NoGrant));
+    let none = Facts {
+        record: None,
+        grants: &[],
+        break_glass: None,
+    };
+    assert_eq!(
+        decide_append(&doctor, &cat, Purpose::Treatment, none, Timestamp(5)),
+        Err(DenyReason::NoGrant)
+    );
     let ro = [read_only];
-    let facts = Facts { record: None, grants: &ro, break_glass: None };
-    assert_eq!(decide_append(&doctor, &cat, Purpose::Treatment, facts, Timestamp(5)), Err(DenyReason::NoGrant));
+    let facts = Facts {
+        record: None,
+        grants: &ro,
+        break_glass: None,
+    };
+    assert_eq!(
+        decide_append(&doctor, &cat, Purpose::Treatment, facts, Timestamp(5)),
+        Err(DenyReason::NoGrant)
+    );
     let ap = [append];
-    let facts = Facts { record: None, grants: &ap, break_glass: None };
-    assert!(matches!(decide_append(&doctor, &cat, Purpose::Treatment, facts, Timestamp(5)), Ok(Basis::Grant(_))));
+    let facts = Facts {
+        record: None,
+        grants: &ap,
+        break_glass: None,
+    };
+    assert!(matches!(
+        decide_append(&doctor, &cat, Purpose::Treatment, facts, Timestamp(5)),
+        Ok(Basis::Grant(_))
+    ));
 }
