@@ -16,4 +16,4 @@ pub use execute::{
     Execution, ResolvedReader,
 };
 pub use proof::{check_block, BlockError, InclusionProof, ProofError};
-pub use state::{MemoryState, Overlay, StateChanges, StateError, StateRead, StateView};
+pub use state::{Entries, MemoryState, Overlay, StateChanges, StateError, StateRead, StateView};

@@ -18,11 +18,14 @@ use crate::keys;
 #[error("state could not be read: {0}")]
 pub struct StateError(pub String);
 
+/// Key-value pairs returned by a prefix scan, in key order.
+pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// Read access to committed state, keyed by the byte keys of [`crate::keys`].
 pub trait StateRead {
     fn read(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError>;
     /// Every entry whose key starts with `prefix`, in key order, at most `limit` of them.
-    fn scan(&self, prefix: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StateError>;
+    fn scan(&self, prefix: &[u8], limit: usize) -> Result<Entries, StateError>;
 }
 
 /// What a block changes: key to new value, or `None` for a deletion. Sorted, so hashing it is
@@ -50,7 +53,7 @@ impl StateRead for MemoryState {
     fn read(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
         Ok(self.entries.get(key).cloned())
     }
-    fn scan(&self, prefix: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StateError> {
+    fn scan(&self, prefix: &[u8], limit: usize) -> Result<Entries, StateError> {
         Ok(self
             .entries
             .range(prefix.to_vec()..)
@@ -92,7 +95,7 @@ impl<S: StateRead + ?Sized> StateRead for Overlay<'_, S> {
         }
     }
 
-    fn scan(&self, prefix: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StateError> {
+    fn scan(&self, prefix: &[u8], limit: usize) -> Result<Entries, StateError> {
         let mut merged: BTreeMap<Vec<u8>, Vec<u8>> =
             self.base.scan(prefix, limit)?.into_iter().collect();
         for (k, v) in self

@@ -330,8 +330,11 @@ impl Node {
         if !is_agent || snapshot.patient(patient)?.is_none() {
             return Err(EnvelopeError::NotAllowed);
         }
+        if !crate::persona::check(persona) {
+            return Err(EnvelopeError::Malformed);
+        }
         let keys = self.inner.keys.read().expect("keys lock");
-        let plain = serde_json::to_vec(persona).map_err(|_| EnvelopeError::Malformed)?;
+        let plain = ehrchain_types::Canonical::to_bytes(persona);
         let sealed = ehrchain_crypto::small::seal_value(
             &keys.persona,
             &mut OsRng,
@@ -387,7 +390,7 @@ impl Node {
         let keys = self.inner.keys.read().expect("keys lock");
         let plain = ehrchain_crypto::small::open_value(&keys.persona, patient.as_bytes(), &sealed)
             .map_err(|_| EnvelopeError::Malformed)?;
-        serde_json::from_slice(plain.expose())
+        <Persona as ehrchain_types::Canonical>::from_bytes(plain.expose())
             .map(Some)
             .map_err(|_| EnvelopeError::Malformed)
     }

@@ -3,6 +3,7 @@
 
 use ehrchain_crypto::small::blind_index;
 use ehrchain_crypto::{Hash, LocalKey};
+use ehrchain_types::{Canonical, DecodeError, Decoder, Encoder};
 use serde::{Deserialize, Serialize};
 
 /// Identifying data the front desk records for a patient.
@@ -56,4 +57,36 @@ pub fn name_index(key: &LocalKey, name: &str, birth_date: &str) -> Hash {
         .to_lowercase();
     let value = format!("{norm}\n{}", birth_date.trim());
     blind_index(key, b"ehrchain/persona/name-birth", value.as_bytes())
+}
+
+/// Sealed personas use the canonical encoding, not JSON: the node knows no JSON.
+impl Canonical for Persona {
+    fn encode(&self, enc: &mut Encoder) {
+        enc.str(&self.name);
+        enc.str(&self.birth_date);
+        enc.option(&self.national_id, |e, v| e.str(v));
+        enc.option(&self.phone, |e, v| e.str(v));
+        enc.option(&self.address, |e, v| e.str(v));
+    }
+    fn decode(dec: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        let text = |d: &mut Decoder<'_>, f| d.str(1024, f).map(str::to_owned);
+        Ok(Persona {
+            name: text(dec, "name")?,
+            birth_date: text(dec, "birth date")?,
+            national_id: dec.option("national id", |d| text(d, "national id"))?,
+            phone: dec.option("phone", |d| text(d, "phone"))?,
+            address: dec.option("address", |d| text(d, "address"))?,
+        })
+    }
+}
+
+/// Refuses personas whose fields would not fit the store's limits.
+pub fn check(p: &Persona) -> bool {
+    let ok = |s: &str| s.len() <= 1024 && !s.chars().any(char::is_control);
+    !p.name.trim().is_empty()
+        && ok(&p.name)
+        && ok(&p.birth_date)
+        && [&p.national_id, &p.phone, &p.address]
+            .iter()
+            .all(|f| f.as_deref().is_none_or(ok))
 }

@@ -1,6 +1,6 @@
 //! A consistent read view of committed ledger state, for executing the next block and for queries.
 
-use ehrchain_ledger::{StateError, StateRead};
+use ehrchain_ledger::{Entries, StateError, StateRead};
 
 /// Committed state as of one moment; later commits do not show through.
 pub struct Snapshot {
@@ -15,7 +15,7 @@ impl StateRead for Snapshot {
             .map_err(|e| StateError(e.to_string()))
     }
 
-    fn scan(&self, prefix: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StateError> {
+    fn scan(&self, prefix: &[u8], limit: usize) -> Result<Entries, StateError> {
         let mut out = Vec::new();
         let range = self
             .state

@@ -61,6 +61,18 @@ fn grant(grantee: Grantee, scope: &str, purpose: Purpose, from: u64, to: u64) ->
     }
 }
 
+/// One row: name, reader, record, grants, break-glass, purpose, block time, expected.
+type Case<'a> = (
+    &'a str,
+    Reader<'a>,
+    Option<&'a RecordState>,
+    Vec<GrantState>,
+    Option<&'a BreakGlassState>,
+    Purpose,
+    u64,
+    Want,
+);
+
 #[derive(Debug, PartialEq)]
 enum Want {
     Permit(Basis),
@@ -121,7 +133,7 @@ fn decision_table() {
     let gid = Basis::Grant(GrantId::from_bytes([9; 16]));
     use Purpose::*;
     #[rustfmt::skip]
-    let cases: Vec<(&str, Reader, Option<&RecordState>, Vec<GrantState>, Option<&BreakGlassState>, Purpose, u64, Want)> = vec![
+    let cases: Vec<Case> = vec![
         ("owner reads",                 owner,                    Some(&lab),   vec![],               None,              Treatment, 50, Want::Permit(Basis::Owner)),
         ("other patient denied",        other_patient,            Some(&lab),   vec![g_doc.clone()],  None,              Treatment, 50, Want::Deny(DenyReason::NoGrant)),
         ("missing record",              owner,                    None,         vec![],               None,              Treatment, 50, Want::Deny(DenyReason::NotFound)),

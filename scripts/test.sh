@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The project's test command (README, .ci/run): installs what the tests need (a real S3-compatible
+# server), then checks formatting and lints, then runs every test in the workspace.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-test-deps.sh
+cargo fmt --all -- --check
+cargo clippy --locked --workspace --all-targets -- -D warnings
+cargo test --locked --workspace
