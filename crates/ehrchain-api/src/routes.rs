@@ -130,6 +130,7 @@ pub fn app(state: AppState) -> Router {
             "/v1/admin/organisations/{id}/agents",
             post(create_agent).layer(small),
         )
+        .route("/v1/admin/verify", post(verify_now).layer(small))
         .route(
             "/v1/personas",
             post(put_persona).get(find_persona).layer(small),
@@ -744,6 +745,24 @@ async fn create_agent(
         StatusCode::OK
     };
     Ok((status, Json(json!({"agent": AgentId::of(&sign_key).to_string(), "receipt": dto::committed(&committed)}))).into_response())
+}
+
+/// Runs the integrity check (every block, every live blob) now and answers its report.
+async fn verify_now(
+    State(s): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<Json<Value>, ApiError> {
+    let who = signer(&headers, &method, &uri, &body)?;
+    require_validator(&s, &who)?;
+    let report = s.node.verify_integrity().await?;
+    Ok(Json(json!({
+        "blocks_checked": report.blocks_checked,
+        "blobs_checked": report.blobs_checked,
+        "alerts": s.node.alerts(),
+    })))
 }
 
 async fn put_persona(

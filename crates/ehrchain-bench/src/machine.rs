@@ -149,7 +149,11 @@ pub fn thread_cpu() -> BTreeMap<u64, (String, f64)> {
         return out;
     };
     for entry in dir.flatten() {
-        let Some(tid) = entry.file_name().to_str().and_then(|s| s.parse::<u64>().ok()) else {
+        let Some(tid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u64>().ok())
+        else {
             continue;
         };
         if let Some(stat) = std::fs::read_to_string(entry.path().join("stat"))

@@ -342,7 +342,11 @@ async fn run_async(args: TxArgs, machine: Machine, workers: usize, json: bool) -
     let mut outcomes: BTreeMap<String, u64> = BTreeMap::new();
     for s in &d.seen {
         *outcomes
-            .entry(format!("{} {}", kind_name(s.kind), outcome_name(&s.outcome)))
+            .entry(format!(
+                "{} {}",
+                kind_name(s.kind),
+                outcome_name(&s.outcome)
+            ))
             .or_default() += 1;
     }
     // Throughput per one-second window of the run.

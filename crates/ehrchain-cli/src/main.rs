@@ -303,6 +303,11 @@ enum VerifyCmd {
     },
     /// The node's tamper and damage alerts.
     Alerts,
+    /// Have the node re-check every block and every blob now (needs its data folder).
+    Blobs {
+        #[arg(long, env = "EHRCHAIN_DATA", default_value = "ehrchain-data")]
+        data_dir: PathBuf,
+    },
 }
 
 fn main() {
@@ -763,38 +768,98 @@ fn parse_grantee(s: &str) -> Result<Grantee> {
     bail!("--to must be an agent (ag_…), an organisation (org_…) or role@organisation")
 }
 
+/// A block time (Unix ms) as UTC, `YYYY-MM-DD HH:MM:SS`.
+fn utc(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 fn audit_prose(out: &Value) -> String {
+    let id = |v: &Value| v["id"].as_str().unwrap_or("?").to_owned();
+    let s = |v: &Value| v.as_str().unwrap_or("?").to_owned();
+    let mut alerts = Vec::new();
     let mut lines = Vec::new();
     for e in out["entries"].as_array().into_iter().flatten() {
         let ev = &e["event"];
         let line = match ev["kind"].as_str().unwrap_or("") {
             "access" => format!(
                 "{} read {} for {}: {}",
-                ev["reader"]["id"].as_str().unwrap_or("?"),
-                ev["record"].as_str().unwrap_or("?"),
-                ev["purpose"].as_str().unwrap_or("?"),
+                id(&ev["reader"]),
+                s(&ev["record"]),
+                s(&ev["purpose"]),
                 match ev["outcome"]["status"].as_str() {
-                    Some("permitted") => format!("PERMITTED ({})", ev["outcome"]["basis"]),
-                    Some("denied") =>
-                        format!("DENIED ({})", ev["outcome"]["code"].as_str().unwrap_or("")),
+                    Some("permitted") => {
+                        let b = &ev["outcome"]["basis"];
+                        match b["kind"].as_str() {
+                            Some("grant") => format!("PERMITTED under grant {}", s(&b["grant"])),
+                            Some("break_glass") => "PERMITTED under BREAK-GLASS".to_owned(),
+                            Some(k) => format!("PERMITTED ({k})"),
+                            None => "PERMITTED".to_owned(),
+                        }
+                    }
+                    Some("denied") => format!("DENIED ({})", s(&ev["outcome"]["code"])),
                     _ => ev["outcome"].to_string(),
                 }
             ),
-            "break_glass" => format!(
-                "!!! BREAK-GLASS by {}: {} (until {})",
-                ev["agent"].as_str().unwrap_or("?"),
-                ev["reason"].as_str().unwrap_or(""),
-                ev["until"]
+            "break_glass" => {
+                let l = format!(
+                    "!!! BREAK-GLASS declared by {}: \"{}\" until {}",
+                    s(&ev["agent"]),
+                    s(&ev["reason"]),
+                    utc(ev["until"].as_u64().unwrap_or(0))
+                );
+                alerts.push(l.clone());
+                l
+            }
+            "anchor" => format!("record {} added by {}", s(&ev["record"]), id(&ev["author"])),
+            "grant" => format!("grant {} given", s(&ev["grant"])),
+            "revoke" => format!("grant {} revoked", s(&ev["grant"])),
+            "erase_request" => format!("erasure of {} requested", s(&ev["record"])),
+            "erase_receipt" => format!(
+                "validator {} erased {}",
+                s(&ev["validator"]),
+                s(&ev["record"])
             ),
-            other => format!("{other} {}", ev),
+            other => format!("{other} {ev}"),
         };
-        lines.push(format!("[{} | block {}] {line}", e["at"], e["height"]));
+        lines.push(format!(
+            "{}  block {:>6}  {line}",
+            utc(e["at"].as_u64().unwrap_or(0)),
+            e["height"]
+        ));
     }
     if lines.is_empty() {
-        "no entries".into()
-    } else {
-        lines.join("\n")
+        return "no entries".into();
     }
+    let mut out = String::new();
+    if !alerts.is_empty() {
+        out.push_str(&format!(
+            "{} emergency (break-glass) declaration(s) on your records:\n",
+            alerts.len()
+        ));
+        for a in &alerts {
+            out.push_str(&format!("  {a}\n"));
+        }
+        out.push('\n');
+    }
+    out.push_str(&lines.join("\n"));
+    out
 }
 
 fn trusted_validators(c: &Client, given: &[String]) -> Result<Vec<PublicKey>> {
@@ -924,6 +989,30 @@ fn verify(c: &Client, v: VerifyCmd, jm: bool) -> Result<()> {
             });
             Ok(())
         }
+        VerifyCmd::Blobs { data_dir } => {
+            let v = validator_key(&data_dir)?;
+            let out = c.signed_post(v.signing(), "/v1/admin/verify", &json!({}))?;
+            let alerts = out["alerts"].as_array().map_or(0, Vec::len);
+            print(jm, &out, || {
+                format!(
+                    "checked {} blocks and {} blobs; {alerts} alert(s){}",
+                    out["blocks_checked"],
+                    out["blobs_checked"],
+                    if alerts > 0 {
+                        format!(
+                            ":\n{}",
+                            serde_json::to_string_pretty(&out["alerts"]).unwrap_or_default()
+                        )
+                    } else {
+                        String::new()
+                    }
+                )
+            });
+            if alerts > 0 {
+                bail!("integrity check raised alerts");
+            }
+            Ok(())
+        }
         VerifyCmd::Alerts => {
             let out = c.get("/v1/alerts")?;
             print(jm, &out, || {
@@ -950,6 +1039,8 @@ fn demo(a: RunArgs) -> Result<()> {
         println!("  export EHRCHAIN_PASSPHRASE=demo EHRCHAIN_NODE=http://{}", a.listen);
         let pid = keys::load_public(&keys_dir.join("patient.key"))?.patient_id;
         let doc = keys::load_public(&keys_dir.join("doctor.key"))?.agent_id;
+        println!("  echo '{{\"resourceType\":\"Observation\"}}' > lab.json");
+        println!("  ehrchain record put  --as {k}/patient.key --patient {pid} --category Observation/laboratory lab.json", k = keys_dir.display());
         println!("  ehrchain record list --as {k}/patient.key --patient {pid}", k = keys_dir.display());
         println!("  ehrchain record get  --as {k}/doctor.key --record <id> --out lab.json      # denied: no grant", k = keys_dir.display());
         println!("  ehrchain grant --as {k}/patient.key --to {doc} --categories laboratory --for 1d", k = keys_dir.display());
@@ -1014,4 +1105,29 @@ async fn seed_demo(node: &ehrchain_node::Node, dir: &Path) -> Result<()> {
         PatientId::of(&patient.public().sign)
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_formats_block_times() {
+        for (ms, want) in [
+            (0, "1970-01-01 00:00:00 UTC"),
+            (951_782_400_000, "2000-02-29 00:00:00 UTC"),
+            (1_795_250_393_898, "2026-11-21 08:39:53 UTC"),
+        ] {
+            assert_eq!(utc(ms), want);
+        }
+    }
+
+    #[test]
+    fn durations_parse_or_say_how() {
+        assert_eq!(duration("90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(duration("2h").unwrap(), Duration::from_secs(7200));
+        assert_eq!(duration("1d").unwrap(), Duration::from_secs(86_400));
+        assert!(duration("1w").is_err());
+        assert!(duration("soon").is_err());
+    }
 }

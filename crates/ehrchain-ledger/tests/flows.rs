@@ -546,3 +546,55 @@ fn inclusion_proofs_verify_and_forgeries_do_not() {
     mixed.certificate = prev.certificate;
     assert!(mixed.verify(&validators).is_err());
 }
+
+#[test]
+fn corrections_are_new_versions_never_rewrites() {
+    let mut w = world();
+    let (p, pid) = (w.patient.clone(), w.pid);
+    w.chain.one(
+        p.signing(),
+        TxBody::AnchorRecord(anchor(pid, 1, "Observation/laboratory")),
+    );
+    let mut fix = anchor(pid, 2, "Observation/laboratory");
+    fix.supersedes = Some(RecordId::from_bytes([1; 16]));
+    assert_eq!(
+        w.chain.one(p.signing(), TxBody::AnchorRecord(fix.clone())),
+        Outcome::Applied
+    );
+    let old = w
+        .chain
+        .state
+        .record(&RecordId::from_bytes([1; 16]))
+        .unwrap()
+        .unwrap();
+    assert_eq!(old.superseded_by, Some(RecordId::from_bytes([2; 16])));
+    assert_eq!(
+        old.anchor.cid,
+        Cid::of(&[1]),
+        "the old version is untouched"
+    );
+    // A second correction of the same version, or of another patient's record, is refused.
+    let mut again = anchor(pid, 3, "Observation/laboratory");
+    again.supersedes = Some(RecordId::from_bytes([1; 16]));
+    assert_eq!(
+        w.chain.one(p.signing(), TxBody::AnchorRecord(again)),
+        Outcome::Rejected(RejectReason::SupersedeMismatch)
+    );
+    let other = identity(8);
+    w.chain.one(
+        other.signing(),
+        TxBody::RegisterPatient {
+            encrypt_key: other.public().encrypt,
+        },
+    );
+    let mut theirs = anchor(
+        PatientId::of(&other.public().sign),
+        4,
+        "Observation/laboratory",
+    );
+    theirs.supersedes = Some(RecordId::from_bytes([2; 16]));
+    assert_eq!(
+        w.chain.one(other.signing(), TxBody::AnchorRecord(theirs)),
+        Outcome::Rejected(RejectReason::SupersedeMismatch)
+    );
+}

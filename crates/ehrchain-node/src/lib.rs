@@ -26,6 +26,6 @@ pub mod producer;
 pub use config::{BlobConfig, NodeConfig};
 pub use error::{NodeError, ReadError, SubmitError};
 pub use flows::{EnvelopeError, EnvelopeUpload, Release};
-pub use integrity::{Alert, AlertKind};
+pub use integrity::{Alert, AlertKind, IntegrityReport};
 pub use node::{Committed, Node, NodeStats};
 pub use persona::Persona;
