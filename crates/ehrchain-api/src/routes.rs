@@ -417,7 +417,7 @@ async fn read_record(
         }))
         .into_response());
     }
-    let stream = release.ciphertext.map_err(std::io::Error::other);
+    let stream = release.ciphertext().await?.map_err(std::io::Error::other);
     let mut resp = Response::new(Body::from_stream(stream));
     let h = resp.headers_mut();
     let hv = |v: String| {

@@ -211,3 +211,16 @@ pub fn cpu_split(
     rows.sort_by(|a, b| b.1.total_cmp(&a.1));
     (total / secs, rows)
 }
+
+/// (wchar, write_bytes) of this process from `/proc/self/io`: bytes passed to write calls, and
+/// bytes sent (or to be sent) to storage.
+pub fn io_written() -> (u64, u64) {
+    let io = std::fs::read_to_string("/proc/self/io").unwrap_or_default();
+    let field = |name: &str| -> u64 {
+        io.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (field("wchar:"), field("write_bytes:"))
+}

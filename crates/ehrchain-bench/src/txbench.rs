@@ -10,7 +10,7 @@ use ehrchain_node::{Node, NodeConfig, SubmitError};
 use ehrchain_types::{OrgKind, Outcome, Role, SignedTx, TxKind};
 use serde_json::json;
 
-use crate::machine::{cpu_split, CpuSample, Machine};
+use crate::machine::{cpu_split, io_written, CpuSample, Machine};
 use crate::report::{fmt_ms, fmt_rate, fmt_secs, met, Latency, Report, Section};
 use crate::workload::{kind_name, Mix, World};
 
@@ -317,10 +317,15 @@ async fn run_async(args: TxArgs, machine: Machine, workers: usize, json: bool) -
     let stats = node.stats();
     let blocks0 = stats.blocks.load(std::sync::atomic::Ordering::Relaxed);
     let cpu0 = CpuSample::now();
+    let io0 = io_written();
     let wall0 = Instant::now();
     let d = drive(&node, stream, args.clients).await;
     let wall_all = wall0.elapsed();
     let cpu1 = CpuSample::now();
+    let io1 = io_written();
+    let (wchar, wbytes) = (io1.0 - io0.0, io1.1 - io0.1);
+    let db_size = std::fs::metadata(tmp.path().join("ledger.redb")).map_or(0, |m| m.len());
+    let log_size = std::fs::metadata(tmp.path().join("ledger.redb.blocks")).map_or(0, |m| m.len());
     let blocks1 = stats.blocks.load(std::sync::atomic::Ordering::Relaxed);
 
     let wall = d.wall();
@@ -423,6 +428,19 @@ async fn run_async(args: TxArgs, machine: Machine, workers: usize, json: bool) -
                 full_windows.iter().max().copied().unwrap_or(0)
             ),
         )
+        .row(
+            "bytes written during run (write calls / to storage)",
+            format!(
+                "{:.0} MB / {:.0} MB ({:.1} KB per tx to storage)",
+                wchar as f64 / 1e6,
+                wbytes as f64 / 1e6,
+                wbytes as f64 / 1e3 / receipts.max(1) as f64
+            ),
+        )
+        .row(
+            "ledger.redb / block log size after run",
+            format!("{:.0} MB / {:.0} MB", db_size as f64 / 1e6, log_size as f64 / 1e6),
+        )
         .row("overloaded retries", d.overloaded_retries.to_string())
         .row("submit errors", format!("{:?}", d.errors));
     for (k, v) in &outcomes {
@@ -459,6 +477,10 @@ async fn run_async(args: TxArgs, machine: Machine, workers: usize, json: bool) -
         "latency": latency.json(),
         "per_second_windows": full_windows,
         "overloaded_retries": d.overloaded_retries,
+        "bytes_write_calls": wchar,
+        "bytes_to_storage": wbytes,
+        "ledger_redb_bytes": db_size,
+        "block_log_bytes": log_size,
         "errors": d.errors,
         "outcomes": outcomes,
         "cpu_cores_busy": cpu_cores,

@@ -30,14 +30,22 @@ pub struct EnvelopeUpload {
     pub sealed: Vec<u8>,
 }
 
-/// What a permitted read releases.
+/// What a permitted read releases: the envelope now, the ciphertext on demand.
 pub struct Release {
     pub record: RecordState,
     pub committed: Committed,
     pub basis: Basis,
     /// The record's data key sealed to the reader's encryption key.
     pub envelope: Vec<u8>,
-    pub ciphertext: BlobStream,
+    grant: ehrchain_consent::AccessGrant,
+    blobs: ehrchain_blob::BlobStore,
+}
+
+impl Release {
+    /// Opens the record's ciphertext with the read's consent token.
+    pub async fn ciphertext(&self) -> Result<BlobStream, ReadError> {
+        Ok(self.blobs.open(&self.grant).await?)
+    }
 }
 
 impl Node {
@@ -179,13 +187,13 @@ impl Node {
                     .ok_or(ReadError::NoEnvelope)?
             }
         };
-        let ciphertext = self.inner.blobs.open(&grant).await?;
         Ok(Release {
             record: rec,
             committed,
             basis: grant.basis(),
             envelope,
-            ciphertext,
+            grant,
+            blobs: self.inner.blobs.clone(),
         })
     }
 
