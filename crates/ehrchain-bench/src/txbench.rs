@@ -439,7 +439,11 @@ async fn run_async(args: TxArgs, machine: Machine, workers: usize, json: bool) -
         )
         .row(
             "ledger.redb / block log size after run",
-            format!("{:.0} MB / {:.0} MB", db_size as f64 / 1e6, log_size as f64 / 1e6),
+            format!(
+                "{:.0} MB / {:.0} MB",
+                db_size as f64 / 1e6,
+                log_size as f64 / 1e6
+            ),
         )
         .row("overloaded retries", d.overloaded_retries.to_string())
         .row("submit errors", format!("{:?}", d.errors));

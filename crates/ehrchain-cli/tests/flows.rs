@@ -333,18 +333,3 @@ fn consent_lifecycle_end_to_end() {
     let status = cli(&node, &["verify", "chain"]).expect_ok().json();
     assert!(status["problems"].as_array().unwrap().is_empty());
 }
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
-}

@@ -60,18 +60,7 @@ impl S3Server {
     }
 
     fn objects(&self) -> Vec<std::path::PathBuf> {
-        fn walk(d: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-            for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
-                let p = e.path();
-                if p.is_dir() {
-                    walk(&p, out)
-                } else {
-                    out.push(p)
-                }
-            }
-        }
-        let mut out = Vec::new();
-        walk(&self.root.path().join("records"), &mut out);
+        let mut out = walk(&self.root.path().join("records"));
         out.retain(|p| !p.to_string_lossy().contains(".s3s"));
         out
     }
@@ -140,7 +129,9 @@ fn records_live_on_s3_as_ciphertext() {
         "plaintext reached the object store"
     );
     assert!(
-        walk_has(&node.data, cid).is_none(),
+        !walk(&node.data)
+            .iter()
+            .any(|p| p.to_string_lossy().contains(cid)),
         "no local copy when the backend is S3"
     );
 
@@ -172,19 +163,4 @@ fn records_live_on_s3_as_ciphertext() {
             .any(|p| p.to_string_lossy().contains(cid)),
         "erasure deleted the object"
     );
-}
-
-fn walk_has(dir: &std::path::Path, needle: &str) -> Option<std::path::PathBuf> {
-    for e in std::fs::read_dir(dir).ok()?.flatten() {
-        let p = e.path();
-        if p.to_string_lossy().contains(needle) {
-            return Some(p);
-        }
-        if p.is_dir() {
-            if let Some(f) = walk_has(&p, needle) {
-                return Some(f);
-            }
-        }
-    }
-    None
 }

@@ -122,18 +122,3 @@ fn flipped_bytes_in_blob_and_block_are_detected_and_not_served() {
     let ok = reqwest::blocking::get(format!("{}/v1/blocks/1", node.url)).unwrap();
     assert!(height == 1 || ok.status().is_success());
 }
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
-}

@@ -190,31 +190,9 @@ impl Canonical for PatientState {
     }
 }
 
-fn encode_anchor(enc: &mut Encoder, a: &AnchorRecord) {
-    enc.value(&a.record);
-    enc.value(&a.patient);
-    enc.value(&a.category);
-    enc.str(&a.media_type);
-    enc.u64(a.size);
-    enc.value(&a.cid);
-    enc.option(&a.supersedes, |e, r| e.value(r));
-}
-
-fn decode_anchor(dec: &mut Decoder<'_>) -> Result<AnchorRecord, DecodeError> {
-    Ok(AnchorRecord {
-        record: dec.value()?,
-        patient: dec.value()?,
-        category: dec.value()?,
-        media_type: checked_text(dec, limits::MAX_NAME, "media type")?,
-        size: dec.u64("size")?,
-        cid: dec.value()?,
-        supersedes: dec.option("supersedes", |d| d.value())?,
-    })
-}
-
 impl Canonical for RecordState {
     fn encode(&self, enc: &mut Encoder) {
-        encode_anchor(enc, &self.anchor);
+        enc.value(&self.anchor);
         enc.value(&self.author);
         enc.value(&self.anchored);
         enc.value(&self.height);
@@ -223,7 +201,7 @@ impl Canonical for RecordState {
     }
     fn decode(dec: &mut Decoder<'_>) -> Result<Self, DecodeError> {
         Ok(RecordState {
-            anchor: decode_anchor(dec)?,
+            anchor: dec.value()?,
             author: dec.value()?,
             anchored: dec.value()?,
             height: dec.value()?,
@@ -236,29 +214,14 @@ impl Canonical for RecordState {
 impl Canonical for GrantState {
     fn encode(&self, enc: &mut Encoder) {
         enc.value(&self.patient);
-        let g = &self.grant;
-        enc.value(&g.grant);
-        enc.value(&g.grantee);
-        enc.value(&g.scope);
-        enc.value(&g.mode);
-        enc.value(&g.purpose);
-        enc.value(&g.not_before);
-        enc.value(&g.expires);
+        enc.value(&self.grant);
         enc.value(&self.granted);
         enc.option(&self.revoked, |e, t| e.value(t));
     }
     fn decode(dec: &mut Decoder<'_>) -> Result<Self, DecodeError> {
         Ok(GrantState {
             patient: dec.value()?,
-            grant: Grant {
-                grant: dec.value()?,
-                grantee: dec.value()?,
-                scope: dec.value()?,
-                mode: dec.value()?,
-                purpose: dec.value()?,
-                not_before: dec.value()?,
-                expires: dec.value()?,
-            },
+            grant: dec.value()?,
             granted: dec.value()?,
             revoked: dec.option("revoked", |d| d.value())?,
         })

@@ -376,6 +376,52 @@ impl Canonical for Scope {
     }
 }
 
+impl Canonical for AnchorRecord {
+    fn encode(&self, enc: &mut Encoder) {
+        enc.value(&self.record);
+        enc.value(&self.patient);
+        enc.value(&self.category);
+        enc.str(&self.media_type);
+        enc.u64(self.size);
+        enc.value(&self.cid);
+        enc.option(&self.supersedes, |e, r| e.value(r));
+    }
+    fn decode(dec: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        Ok(AnchorRecord {
+            record: dec.value()?,
+            patient: dec.value()?,
+            category: dec.value()?,
+            media_type: checked_text(dec, limits::MAX_NAME, "media type")?,
+            size: dec.u64("size")?,
+            cid: dec.value()?,
+            supersedes: dec.option("supersedes", |d| d.value())?,
+        })
+    }
+}
+
+impl Canonical for Grant {
+    fn encode(&self, enc: &mut Encoder) {
+        enc.value(&self.grant);
+        enc.value(&self.grantee);
+        enc.value(&self.scope);
+        enc.value(&self.mode);
+        enc.value(&self.purpose);
+        enc.value(&self.not_before);
+        enc.value(&self.expires);
+    }
+    fn decode(dec: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        Ok(Grant {
+            grant: dec.value()?,
+            grantee: dec.value()?,
+            scope: dec.value()?,
+            mode: dec.value()?,
+            purpose: dec.value()?,
+            not_before: dec.value()?,
+            expires: dec.value()?,
+        })
+    }
+}
+
 impl Canonical for Tx {
     fn encode(&self, enc: &mut Encoder) {
         enc.value(&self.signer);
@@ -407,23 +453,11 @@ impl Canonical for Tx {
             }
             TxBody::AnchorRecord(b) => {
                 enc.u8(5);
-                enc.value(&b.record);
-                enc.value(&b.patient);
-                enc.value(&b.category);
-                enc.str(&b.media_type);
-                enc.u64(b.size);
-                enc.value(&b.cid);
-                enc.option(&b.supersedes, |e, r| e.value(r));
+                enc.value(b);
             }
             TxBody::Grant(g) => {
                 enc.u8(6);
-                enc.value(&g.grant);
-                enc.value(&g.grantee);
-                enc.value(&g.scope);
-                enc.value(&g.mode);
-                enc.value(&g.purpose);
-                enc.value(&g.not_before);
-                enc.value(&g.expires);
+                enc.value(g);
             }
             TxBody::Revoke { grant } => {
                 enc.u8(7);
@@ -475,24 +509,8 @@ impl Canonical for Tx {
             4 => TxBody::RegisterPatient {
                 encrypt_key: dec.value()?,
             },
-            5 => TxBody::AnchorRecord(AnchorRecord {
-                record: dec.value()?,
-                patient: dec.value()?,
-                category: dec.value()?,
-                media_type: checked_text(dec, limits::MAX_NAME, "media type")?,
-                size: dec.u64("size")?,
-                cid: dec.value()?,
-                supersedes: dec.option("supersedes", |d| d.value())?,
-            }),
-            6 => TxBody::Grant(Grant {
-                grant: dec.value()?,
-                grantee: dec.value()?,
-                scope: dec.value()?,
-                mode: dec.value()?,
-                purpose: dec.value()?,
-                not_before: dec.value()?,
-                expires: dec.value()?,
-            }),
+            5 => TxBody::AnchorRecord(dec.value()?),
+            6 => TxBody::Grant(dec.value()?),
             7 => TxBody::Revoke {
                 grant: dec.value()?,
             },
