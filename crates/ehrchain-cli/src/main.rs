@@ -45,7 +45,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Initialise a node's data folder (validator key, persona key, genesis) and exit.
+    Init(RunArgs),
     /// Run a node (the embedded default: one validator, local disk) with its API on localhost.
+    /// Initialises the data folder on first start.
     Run(RunArgs),
     /// Start a node seeded with a small consortium and print what to try next.
     Demo(RunArgs),
@@ -404,6 +407,20 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Run(a) => {
             let config = node_config(&a)?;
             runtime()?.block_on(serve::run(config, a.listen))
+        }
+        Command::Init(a) => {
+            let config = node_config(&a)?;
+            runtime()?.block_on(async {
+                let node = ehrchain_node::Node::open(config).await?;
+                let v = json!({
+                    "data_dir": a.data_dir,
+                    "chain_id": node.chain_id().to_string(),
+                    "validator_key": node.validator_key().to_string(),
+                    "height": node.tip()?.map_or(0, |h| h.height.0),
+                });
+                print(jm, &v, || format!("node initialised in {}\n  chain id:      {}\n  validator key: {}\n  height:        {}", a.data_dir.display(), v["chain_id"].as_str().unwrap_or(""), v["validator_key"].as_str().unwrap_or(""), v["height"]));
+                anyhow::Ok(())
+            })
         }
         Command::Demo(a) => demo(a),
         Command::Keys(KeysCmd::New { out }) => {

@@ -77,3 +77,44 @@ fn demo_seeds_a_consortium_and_serves_it() {
     .json();
     assert!(verify["alerts"].as_array().unwrap().is_empty());
 }
+
+#[test]
+fn init_creates_keys_and_genesis_and_is_idempotent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("n");
+    let init = || {
+        let out = Command::new(BIN)
+            .args(["--json", "init", "--data-dir"])
+            .arg(&data)
+            .env("EHRCHAIN_NODE_PASSPHRASE", NODE_PASS)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let first = init();
+    assert!(data.join("keys/validator.key").exists() && data.join("genesis.bin").exists());
+    let second = init();
+    assert_eq!(
+        first["chain_id"], second["chain_id"],
+        "re-running init keeps the chain"
+    );
+    assert_eq!(first["validator_key"], second["validator_key"]);
+    // A wrong passphrase is a clear error, not a new key.
+    let out = Command::new(BIN)
+        .args(["init", "--data-dir"])
+        .arg(&data)
+        .env("EHRCHAIN_NODE_PASSPHRASE", "wrong")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("passphrase"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
