@@ -1,11 +1,13 @@
 //! What committed blocks oblige this node to do off the ledger: on an erasure, delete the
 //! ciphertext and every envelope, then sign an erasure receipt; on a revocation, delete the
-//! envelopes no live grant entitles anyone to any more.
+//! envelopes no live grant entitles anyone to any more. Effects lost to a crash, and envelopes
+//! of grants that simply expired, are caught up by [`Node::catch_up_effects`] at start-up and on
+//! every scrub.
 
 use std::sync::Weak;
 
-use ehrchain_ledger::StateView;
-use ehrchain_types::{Outcome, PatientId, RecordId, Tx, TxBody};
+use ehrchain_ledger::{keys, StateRead, StateView};
+use ehrchain_types::{Canonical, Outcome, PatientId, RecordId, RecordState, Tx, TxBody};
 use rand::RngCore;
 use tokio::sync::mpsc;
 
@@ -37,6 +39,43 @@ pub(crate) fn spawn(inner: Weak<Inner>, mut events: mpsc::Receiver<CommittedBloc
 }
 
 impl Node {
+    /// Finishes erasures this node has not receipted yet (a crash between an erasure's commit
+    /// and this node's receipt) and prunes envelopes no grant justifies any more (revocations
+    /// missed, grants expired). Returns (erasures finished, patients pruned).
+    pub async fn catch_up_effects(&self) -> Result<(usize, usize), crate::NodeError> {
+        let me = self.validator_key();
+        let snapshot = self.snapshot()?;
+        let mut pending = Vec::new();
+        for (_, v) in snapshot.scan(&[keys::RECORD], usize::MAX)? {
+            let Ok(r) = RecordState::from_bytes(&v) else {
+                continue;
+            };
+            if r.erased.is_some() && !snapshot.erase_receipts(&r.anchor.record)?.contains(&me) {
+                pending.push(r.anchor.record);
+            }
+        }
+        let mut patients: Vec<PatientId> = snapshot
+            .scan(&[keys::PATIENT_GRANT], usize::MAX)?
+            .into_iter()
+            .filter_map(|(k, _)| k.get(1..17)?.try_into().ok().map(PatientId::from_bytes))
+            .collect();
+        patients.dedup();
+        drop(snapshot);
+        for record in &pending {
+            self.erase_locally(record).await?;
+        }
+        for p in &patients {
+            self.prune_envelopes(p).await?;
+        }
+        if !pending.is_empty() {
+            tracing::info!(
+                erasures = pending.len(),
+                "finished erasures left by a restart"
+            );
+        }
+        Ok((pending.len(), patients.len()))
+    }
+
     /// Deletes a record's ciphertext and envelopes here, then commits this validator's receipt.
     pub(crate) async fn erase_locally(&self, record: &RecordId) -> Result<(), crate::NodeError> {
         let Some(rec) = self.snapshot()?.record(record)? else {

@@ -163,6 +163,7 @@ impl Node {
             "start-up integrity check done"
         );
         crate::effects::spawn(Arc::downgrade(&node.inner), events_rx);
+        node.catch_up_effects().await?;
         if let Some(every) = node.inner.config.scrub_interval {
             spawn_scrub(Arc::downgrade(&node.inner), every);
         }
@@ -291,6 +292,9 @@ fn spawn_scrub(inner: Weak<Inner>, every: std::time::Duration) {
             let node = Node::from_inner(inner);
             if let Err(e) = node.verify_integrity().await {
                 tracing::error!(error = %e, "scrub failed");
+            }
+            if let Err(e) = node.catch_up_effects().await {
+                tracing::error!(error = %e, "catching up effects failed");
             }
         }
     });

@@ -168,3 +168,116 @@ async fn envelopes_follow_grants_revocations_and_erasure() {
         "ciphertext deleted"
     );
 }
+
+#[tokio::test]
+async fn expired_grants_lose_their_envelopes_on_catch_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = NodeConfig::new(dir.path(), b"t".to_vec());
+    config.scrub_interval = None;
+    let node = Node::open(config).await.unwrap();
+    let (org, _) = node
+        .create_organisation("Clinic", OrgKind::Clinic)
+        .await
+        .unwrap();
+    let (doctor, patient) = (
+        Identity::generate(&mut OsRng),
+        Identity::generate(&mut OsRng),
+    );
+    node.register_agent_for(
+        org.id,
+        Role::Doctor,
+        "Dr",
+        "L",
+        doctor.public().sign,
+        doctor.public().encrypt,
+    )
+    .await
+    .unwrap();
+    node.submit(tx(
+        &patient,
+        TxBody::RegisterPatient {
+            encrypt_key: patient.public().encrypt,
+        },
+    ))
+    .await
+    .unwrap();
+    let pid = PatientId::of(&patient.public().sign);
+    let stored = node
+        .put_blob(futures::stream::iter([Ok::<_, std::io::Error>(
+            Bytes::from_static(b"c"),
+        )]))
+        .await
+        .unwrap();
+    let record = RecordId::from_bytes([1; 16]);
+    let anchor = AnchorRecord {
+        record,
+        patient: pid,
+        category: Category::new("ImagingStudy").unwrap(),
+        media_type: "x".into(),
+        size: 1,
+        cid: stored.cid,
+        supersedes: None,
+    };
+    node.submit(tx(&patient, TxBody::AnchorRecord(anchor)))
+        .await
+        .unwrap();
+    let now = node.tip().unwrap().unwrap().time;
+    let grant = Grant {
+        grant: GrantId::from_bytes([2; 16]),
+        grantee: Grantee::Agent(AgentId::of(&doctor.public().sign)),
+        scope: Scope {
+            categories: vec![CategoryPattern::new("*").unwrap()],
+            records: vec![],
+        },
+        mode: Mode::Read,
+        purpose: Purpose::Treatment,
+        not_before: now,
+        expires: now.plus_secs(1),
+    };
+    node.submit(tx(&patient, TxBody::Grant(grant)))
+        .await
+        .unwrap();
+    let key = DataKey::generate(&mut OsRng);
+    let env = envelope::seal(
+        &mut OsRng,
+        &doctor.public().encrypt,
+        record.as_bytes(),
+        &key,
+    )
+    .unwrap()
+    .to_bytes();
+    node.put_envelopes(
+        &patient.public().sign,
+        &record,
+        &[EnvelopeUpload {
+            recipient: doctor.public().encrypt,
+            sealed: env,
+        }],
+    )
+    .unwrap();
+    node.catch_up_effects().await.unwrap();
+    assert_eq!(
+        node.store().envelope_recipients(&record).unwrap(),
+        vec![doctor.public().encrypt],
+        "live grant: kept"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    // Block time moves only with blocks: any transaction advances it past the expiry.
+    let other = Identity::generate(&mut OsRng);
+    node.submit(tx(
+        &other,
+        TxBody::RegisterPatient {
+            encrypt_key: other.public().encrypt,
+        },
+    ))
+    .await
+    .unwrap();
+    node.catch_up_effects().await.unwrap();
+    assert!(
+        node.store()
+            .envelope_recipients(&record)
+            .unwrap()
+            .is_empty(),
+        "expired grant: envelope deleted"
+    );
+}
