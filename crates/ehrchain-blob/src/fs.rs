@@ -79,15 +79,37 @@ impl Backend for FsBackend {
     fn read<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<Object>, BlobError>> {
         async move {
             validate_name(name)?;
-            let file = match tokio::fs::File::open(self.object_path(name)).await {
-                Ok(file) => file,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-                Err(e) => return Err(e.into()),
+            let path = self.object_path(name);
+            // Open, stat and (for a blob of one chunk, the common case for clinical documents)
+            // the whole read in one hand-off to the blocking pool: each tokio::fs call is a hand-off
+            // of its own, and on the read path they cost more than the read itself.
+            let opened = blocking(move || {
+                use std::io::Read;
+                let file = match std::fs::File::open(&path) {
+                    Ok(file) => file,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+                    Err(e) => return Err(e.into()),
+                };
+                let len = file.metadata()?.len();
+                if len > FS_READ_CHUNK as u64 {
+                    return Ok(Some((len, Err(file))));
+                }
+                let mut whole = Vec::with_capacity(len as usize);
+                file.take(FS_READ_CHUNK as u64).read_to_end(&mut whole)?;
+                Ok(Some((len, Ok(Bytes::from(whole)))))
+            })
+            .await?;
+            let Some((len, content)) = opened else {
+                return Ok(None);
             };
-            let len = file.metadata().await?.len();
-            let chunks = ReaderStream::with_capacity(file, FS_READ_CHUNK)
-                .map_err(BlobError::Io)
-                .boxed();
+            let chunks = match content {
+                Ok(whole) => futures::stream::once(async move { Ok(whole) }).boxed(),
+                Err(file) => {
+                    ReaderStream::with_capacity(tokio::fs::File::from_std(file), FS_READ_CHUNK)
+                        .map_err(BlobError::Io)
+                        .boxed()
+                }
+            };
             Ok(Some(Object { len, chunks }))
         }
         .boxed()

@@ -43,6 +43,14 @@ impl PublicKey {
         Ok(Self(*bytes))
     }
 
+    /// Wraps bytes that were checked by [`PublicKey::from_bytes`] when they first arrived, and are
+    /// now read back from storage this process wrote (the ledger state). Skips the point
+    /// decompression, which otherwise dominates reading state. A key that is not valid after all
+    /// (damaged storage) only makes verification fail: `verify` checks the point again.
+    pub fn from_trusted_bytes(bytes: &[u8; 32]) -> Self {
+        Self(*bytes)
+    }
+
     /// The 32-byte encoding.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0

@@ -121,7 +121,7 @@ pub trait StateView: StateRead {
     fn decode_at<T: Canonical>(&self, key: &[u8]) -> Result<Option<T>, StateError> {
         match self.read(key)? {
             None => Ok(None),
-            Some(bytes) => T::from_bytes(&bytes)
+            Some(bytes) => T::from_trusted_bytes(&bytes)
                 .map(Some)
                 .map_err(|e| StateError(format!("corrupt state value: {e}"))),
         }
@@ -184,7 +184,7 @@ pub trait StateView: StateRead {
         self.scan(&keys::audit_of(patient), MAX_SCAN)?
             .into_iter()
             .map(|(_, v)| {
-                AuditEntry::from_bytes(&v)
+                AuditEntry::from_trusted_bytes(&v)
                     .map_err(|e| StateError(format!("corrupt audit entry: {e}")))
             })
             .collect()

@@ -14,7 +14,8 @@ use std::os::unix::fs::FileExt;
 
 /// Append-only file of length-prefixed block encodings.
 pub(crate) struct BlockLog {
-    append: Mutex<File>,
+    /// The file for appending, and where it currently ends.
+    append: Mutex<(File, u64)>,
     read: File,
 }
 
@@ -33,10 +34,10 @@ impl BlockLog {
             append.set_len(committed_end)?;
             append.sync_all()?;
         }
-        append.seek(SeekFrom::End(0))?;
+        let end = append.seek(SeekFrom::End(0))?;
         let read = File::open(path)?;
         Ok(BlockLog {
-            append: Mutex::new(append),
+            append: Mutex::new((append, end)),
             read,
         })
     }
@@ -45,11 +46,20 @@ impl BlockLog {
     pub fn append(&self, at: u64, bytes: &[u8]) -> std::io::Result<(u64, u32)> {
         let len =
             u32::try_from(bytes.len()).map_err(|_| std::io::Error::other("block over 4 GiB"))?;
-        let mut f = self.append.lock().expect("block log lock");
-        f.set_len(at)?;
-        f.seek(SeekFrom::Start(at))?;
+        let mut guard = self.append.lock().expect("block log lock");
+        let (f, end) = &mut *guard;
+        // Bytes past `at` belong to an append whose index commit failed: cut them off. In the
+        // normal case the file already ends at `at` and no syscall is needed.
+        if *end != at {
+            f.set_len(at)?;
+            f.seek(SeekFrom::Start(at))?;
+            *end = at;
+        }
+        // Until the write and sync succeed, where the file ends is unknown.
+        *end = u64::MAX;
         f.write_all(bytes)?;
         f.sync_data()?;
+        *end = at + u64::from(len);
         Ok((at, len))
     }
 
