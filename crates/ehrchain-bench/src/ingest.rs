@@ -15,8 +15,8 @@ use futures::StreamExt;
 use rand::rngs::OsRng;
 use serde_json::{json, Value};
 
-use crate::machine::{cpu_split, CpuSample, Machine};
-use crate::report::{met, Report, Section};
+use crate::machine::{load_average, wait_quiet, CpuSample, Machine};
+use crate::report::{cpu_section, met, Report, Section, NOISY_CORES};
 use crate::txbench::temp_dir;
 
 pub const TARGET_MB_PER_SEC: f64 = 500.0;
@@ -176,7 +176,7 @@ fn stream_of(chunks: Vec<Bytes>) -> impl futures::Stream<Item = std::io::Result<
     futures::stream::iter(chunks.into_iter().map(Ok))
 }
 
-pub fn run(args: IngestArgs, json: bool) -> Result<()> {
+pub fn run(args: IngestArgs, quiet: std::time::Duration, json: bool) -> Result<()> {
     let machine = Machine::detect();
     if args.size_mb == 0 || args.repeat == 0 || args.chunk_kib == 0 {
         bail!("--size-mb, --repeat and --chunk-kib must be positive");
@@ -236,7 +236,11 @@ pub fn run(args: IngestArgs, json: bool) -> Result<()> {
         "end to end, 2 threads (pipelined)",
         "encrypt thread -> bounded channel (8) -> put on the runtime thread (hash + write)",
     );
-    let mut e2e_cpu: Vec<(f64, Vec<(String, f64)>)> = Vec::new();
+    let mut e2e_cpu: Vec<(CpuSample, CpuSample, std::time::Duration)> = Vec::new();
+    wait_quiet(quiet, 0.1);
+    let load1 = load_average();
+    let all0 = CpuSample::now();
+    let t_all = Instant::now();
 
     for round in 0..args.repeat {
         eprintln!("ingest: round {}/{}", round + 1, args.repeat);
@@ -372,7 +376,7 @@ pub fn run(args: IngestArgs, json: bool) -> Result<()> {
         let wall = t0.elapsed();
         pipe_runs.secs.push(wall.as_secs_f64());
         let cpu1 = CpuSample::now();
-        e2e_cpu.push(cpu_split(&cpu0, &cpu1, wall, ingest_group));
+        e2e_cpu.push((cpu0, cpu1, wall));
         check_blob(&rt, &store, &stored.cid, ct_len)?;
         if round == 0 {
             // Untimed: the stored ciphertext decrypts back to the plaintext.
@@ -381,6 +385,8 @@ pub fn run(args: IngestArgs, json: bool) -> Result<()> {
         std::fs::remove_dir_all(&root)?;
     }
 
+    let all_after = CpuSample::now();
+    let total_wall = t_all.elapsed();
     let size = plain.len();
     let e2e_best = mbps(size, pipe_runs.median()).max(mbps(size, seq_runs.median()));
     let mut report = Report::new("ingest", machine);
@@ -458,14 +464,30 @@ pub fn run(args: IngestArgs, json: bool) -> Result<()> {
         d.row(runs.name, runs.what.clone());
     }
     report.sections.push(d);
-    if let Some((cores, split)) = e2e_cpu.last() {
-        let mut c = Section::new("cpu during the last pipelined run (cores busy)");
-        c.row("whole process", format!("{cores:.2}"));
-        for (g, v) in split {
-            c.row(g.clone(), format!("{v:.2}"));
-        }
+    let mut cpu_json = json!(null);
+    if let Some((cpu0, cpu1, wall)) = e2e_cpu.last() {
+        let (c, j, _) = cpu_section(
+            "cpu during the last pipelined end-to-end run (cores busy)",
+            cpu0,
+            cpu1,
+            *wall,
+            ingest_group,
+            "encrypt thread (exited before the sample)",
+        );
         report.sections.push(c);
+        cpu_json = j;
     }
+    let (others_all, _) = CpuSample::others(&all0, &all_after, total_wall);
+    let mut q = Section::new("machine load over the whole benchmark");
+    q.row("load average (1 min) at start", load1.clone())
+        .row("other processes (cores, mean)", format!("{others_all:.2}"));
+    if others_all > NOISY_CORES {
+        q.row(
+            "WARNING",
+            "the machine was not quiet: numbers are pessimistic, rerun",
+        );
+    }
+    report.sections.push(q);
     report.json = json!({
         "size_bytes": size,
         "ciphertext_bytes": ct_len,
@@ -473,6 +495,9 @@ pub fn run(args: IngestArgs, json: bool) -> Result<()> {
         "chunk_kib": args.chunk_kib,
         "runs": jruns,
         "end_to_end_mb_per_s": e2e_best,
+        "cpu_last_pipelined": cpu_json,
+        "other_processes_cores_mean": others_all,
+        "load_average_1m_at_start": load1,
         "target_mb_per_s": TARGET_MB_PER_SEC,
         "target_met": e2e_best >= TARGET_MB_PER_SEC,
     });

@@ -14,6 +14,8 @@ pub struct Machine {
     pub mem_total: String,
     pub kernel: String,
     pub command: String,
+    /// `git describe`-like state of the work tree the benchmark runs in (best effort).
+    pub source: String,
 }
 
 impl Machine {
@@ -72,6 +74,7 @@ impl Machine {
             mem_total,
             kernel,
             command,
+            source: source_state(),
         }
     }
 
@@ -83,6 +86,7 @@ impl Machine {
             ("kernel".into(), self.kernel.clone()),
             ("build".into(), build_profile().into()),
             ("command".into(), self.command.clone()),
+            ("source (work tree at run time)".into(), self.source.clone()),
         ]
     }
 
@@ -94,7 +98,29 @@ impl Machine {
             "kernel": self.kernel,
             "build": build_profile(),
             "command": self.command,
+            "source": self.source,
         })
+    }
+}
+
+/// The commit checked out where the benchmark runs, and whether the tree had changes.
+fn source_state() -> String {
+    let git = |args: &[&str]| -> Option<String> {
+        let out = std::process::Command::new("git").args(args).output().ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    };
+    match git(&["rev-parse", "--short", "HEAD"]) {
+        Some(head) => {
+            let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
+                .is_some_and(|s| !s.is_empty());
+            format!(
+                "git {head}{}",
+                if dirty { " + uncommitted changes" } else { "" }
+            )
+        }
+        None => "unknown (not in a git work tree)".into(),
     }
 }
 
@@ -171,24 +197,69 @@ pub fn thread_cpu() -> BTreeMap<u64, (String, f64)> {
 pub struct CpuSample {
     pub process: f64,
     pub threads: BTreeMap<u64, (String, f64)>,
+    /// CPU seconds the whole machine spent busy (all processes, `/proc/stat`).
+    pub system_busy: f64,
+    /// CPU seconds stolen by the hypervisor.
+    pub steal: f64,
 }
 
 impl CpuSample {
     pub fn now() -> CpuSample {
+        let (system_busy, steal) = system_cpu();
         CpuSample {
             process: process_cpu(),
             threads: thread_cpu(),
+            system_busy,
+            steal,
         }
+    }
+
+    /// Cores that other processes kept busy between two samples (a quiet machine shows ~0),
+    /// and cores stolen by the hypervisor.
+    pub fn others(before: &CpuSample, after: &CpuSample, wall: Duration) -> (f64, f64) {
+        let secs = wall.as_secs_f64().max(1e-9);
+        let busy = after.system_busy - before.system_busy;
+        let mine = after.process - before.process;
+        (
+            ((busy - mine) / secs).max(0.0),
+            ((after.steal - before.steal) / secs).max(0.0),
+        )
     }
 }
 
+/// (busy, steal) CPU seconds of the whole machine since boot, from the `cpu` line of
+/// `/proc/stat` (busy = user + nice + system + irq + softirq).
+fn system_cpu() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(line) = stat.lines().find(|l| l.starts_with("cpu ")) else {
+        return (0.0, 0.0);
+    };
+    let v: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let get = |i: usize| v.get(i).copied().unwrap_or(0.0);
+    let busy = get(0) + get(1) + get(2) + get(5) + get(6);
+    (busy / clock_ticks(), get(7) / clock_ticks())
+}
+
+/// The 1-minute load average.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".into())
+}
+
 /// CPU used between two samples, grouped by `group(thread name)`. Time of threads that exited
-/// in between lands in "exited/other".
+/// in between lands in `exited`.
 pub fn cpu_split(
     before: &CpuSample,
     after: &CpuSample,
     wall: Duration,
     group: impl Fn(&str) -> &'static str,
+    exited: &'static str,
 ) -> (f64, Vec<(String, f64)>) {
     let total = after.process - before.process;
     let mut groups: BTreeMap<&'static str, f64> = BTreeMap::new();
@@ -201,7 +272,7 @@ pub fn cpu_split(
     }
     let other = (total - seen).max(0.0);
     if other > 0.005 {
-        *groups.entry("exited/other").or_default() += other;
+        *groups.entry(exited).or_default() += other;
     }
     let secs = wall.as_secs_f64().max(1e-9);
     let mut rows: Vec<(String, f64)> = groups
@@ -223,4 +294,44 @@ pub fn io_written() -> (u64, u64) {
             .unwrap_or(0)
     };
     (field("wchar:"), field("write_bytes:"))
+}
+
+/// Waits (at most `max`) until other processes have used less than `cores` cores over one
+/// whole second, so a timed run starts on a quiet machine. Returns whether it did.
+pub fn wait_quiet(max: Duration, cores: f64) -> bool {
+    if max.is_zero() {
+        return true;
+    }
+    let until = std::time::Instant::now() + max;
+    let mut said = false;
+    loop {
+        let before = CpuSample {
+            process: process_cpu(),
+            threads: BTreeMap::new(),
+            system_busy: system_cpu().0,
+            steal: 0.0,
+        };
+        let t0 = std::time::Instant::now();
+        std::thread::sleep(Duration::from_secs(1));
+        let after = CpuSample {
+            process: process_cpu(),
+            threads: BTreeMap::new(),
+            system_busy: system_cpu().0,
+            steal: 0.0,
+        };
+        let (others, _) = CpuSample::others(&before, &after, t0.elapsed());
+        if others < cores {
+            return true;
+        }
+        if std::time::Instant::now() >= until {
+            eprintln!(
+                "machine still busy ({others:.2} cores used by other processes); going ahead"
+            );
+            return false;
+        }
+        if !said {
+            eprintln!("waiting for a quiet machine ({others:.2} cores used by other processes)...");
+            said = true;
+        }
+    }
 }

@@ -24,6 +24,10 @@ struct Cli {
     /// Print the results as JSON on stdout (the table goes to stderr).
     #[arg(long, global = true)]
     json: bool,
+    /// Before each timed phase, wait up to this many seconds for other processes to use less
+    /// than 0.1 core (0: don't wait). The report says how busy the machine was either way.
+    #[arg(long, global = true, default_value_t = 0)]
+    wait_quiet: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -47,10 +51,11 @@ fn main() -> anyhow::Result<()> {
             "warning: debug build; benchmark numbers need `cargo run --release -p ehrchain-bench`"
         );
     }
+    let quiet = std::time::Duration::from_secs(cli.wait_quiet);
     match cli.command {
-        Command::Tx(a) => txbench::run(a, cli.json),
-        Command::TxStages(a) => stages::run(a, cli.json),
-        Command::Ingest(a) => ingest::run(a, cli.json),
-        Command::Reads(a) => reads::run(a, cli.json),
+        Command::Tx(a) => txbench::run(a, quiet, cli.json),
+        Command::TxStages(a) => stages::run(a, quiet, cli.json),
+        Command::Ingest(a) => ingest::run(a, quiet, cli.json),
+        Command::Reads(a) => reads::run(a, quiet, cli.json),
     }
 }

@@ -21,8 +21,8 @@ use rand::rngs::OsRng;
 use rand::RngCore;
 use serde_json::json;
 
-use crate::machine::{cpu_split, CpuSample, Machine};
-use crate::report::{fmt_ms, fmt_rate, met, Latency, Report, Section};
+use crate::machine::{load_average, wait_quiet, CpuSample, Machine};
+use crate::report::{cpu_section, fmt_ms, fmt_rate, met, Latency, Report, Section};
 use crate::txbench::{open_config, temp_dir};
 use crate::workload::{anchor_body, now_ms, par_map, sign, threads};
 
@@ -56,6 +56,11 @@ pub struct ReadsArgs {
     /// Folder under which the node's temporary data folder is made (default: the system temp).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Diagnostic: serve the same router (`ehrchain_api::app`) through `axum::serve` with
+    /// TCP_NODELAY set on each accepted connection, whatever `ehrchain_api::serve` does (at git
+    /// 565b352 it did not set it). Not the shipped setup.
+    #[arg(long)]
+    pub server_nodelay: bool,
 }
 
 /// What the setup made: who reads what.
@@ -251,7 +256,7 @@ struct TaskOut {
     bad: Vec<String>,
 }
 
-pub fn run(args: ReadsArgs, json: bool) -> Result<()> {
+pub fn run(args: ReadsArgs, quiet: Duration, json: bool) -> Result<()> {
     let machine = Machine::detect();
     if args.seconds == 0 || args.concurrency == 0 {
         bail!("--seconds and --concurrency must be positive");
@@ -274,9 +279,23 @@ pub fn run(args: ReadsArgs, json: bool) -> Result<()> {
     let listener = server_rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
     let addr = listener.local_addr()?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = server_rt.spawn(ehrchain_api::serve(node.clone(), listener, async move {
+    let shutdown = async move {
         let _ = stop_rx.await;
-    }));
+    };
+    let server = if args.server_nodelay {
+        use axum::serve::ListenerExt;
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let app = ehrchain_api::app(ehrchain_api::AppState::new(node.clone()));
+        server_rt.spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        })
+    } else {
+        server_rt.spawn(ehrchain_api::serve(node.clone(), listener, shutdown))
+    };
     let url = format!("http://{addr}/v1/records/{}/read", fx.record);
     eprintln!("reads: serving on http://{addr}");
 
@@ -305,11 +324,14 @@ pub fn run(args: ReadsArgs, json: bool) -> Result<()> {
         args.seconds
     );
 
+    wait_quiet(quiet, 0.1);
+    let load1 = load_average();
     let permitted0 = node.stats().access_permitted.load(Ordering::Relaxed);
     let blocks0 = node.stats().blocks.load(Ordering::Relaxed);
     let next = Arc::new(AtomicUsize::new(0));
     let exhausted = Arc::new(AtomicBool::new(false));
     let expected_len = fx.ciphertext_len;
+    eprintln!("reads: timed phase starts");
     let start = Instant::now();
     let measure_from = start + Duration::from_secs(args.warmup);
     let deadline = measure_from + Duration::from_secs(args.seconds);
@@ -422,7 +444,14 @@ pub fn run(args: ReadsArgs, json: bool) -> Result<()> {
             }
         }
     }
-    let (cpu_cores, split) = cpu_split(&cpu0, &cpu1, window, reads_group);
+    let (cpu_sec, cpu_json, _) = cpu_section(
+        "cpu during the measured window (cores busy; 2.0 = both cores)",
+        &cpu0,
+        &cpu1,
+        window,
+        reads_group,
+        "threads that exited (tokio blocking pool)",
+    );
     let exhausted = exhausted.load(Ordering::Relaxed);
     let p99_ms = latency.p99_us as f64 / 1000.0;
     let both = rps >= TARGET_READS_PER_SEC && p99_ms <= TARGET_P99_MS && bad_total == 0;
@@ -432,7 +461,12 @@ pub fn run(args: ReadsArgs, json: bool) -> Result<()> {
     w.row(
         "server",
         format!(
-            "in-process Node::open + ehrchain_api::serve on {addr} ({} tokio workers), scrub off",
+            "in-process Node::open + {} on {addr} ({} tokio workers), scrub off",
+            if args.server_nodelay {
+                "DIAGNOSTIC axum::serve(ehrchain_api::app) with TCP_NODELAY"
+            } else {
+                "ehrchain_api::serve (as shipped)"
+            },
             args.server_threads
         ),
     )
@@ -447,6 +481,7 @@ pub fn run(args: ReadsArgs, json: bool) -> Result<()> {
         "note",
         "client and node share the same 2 cores: the CPU split below shows who used them",
     )
+    .row("load average (1 min) before the run", load1.clone())
     .row(
         "record",
         format!(
@@ -521,16 +556,12 @@ pub fn run(args: ReadsArgs, json: bool) -> Result<()> {
             ),
         );
     report.sections.push(r);
-    let mut c = Section::new("cpu during the measured window (cores busy; 2.0 = both cores)");
-    c.row("whole process", format!("{cpu_cores:.2}"));
-    for (g, v) in &split {
-        c.row(g.clone(), format!("{v:.2}"));
-    }
-    report.sections.push(c);
+    report.sections.push(cpu_sec);
     report.json = json!({
         "seconds": args.seconds,
         "warmup": args.warmup,
         "concurrency": args.concurrency,
+        "server_nodelay_diagnostic": args.server_nodelay,
         "server_threads": args.server_threads,
         "client_threads": args.client_threads,
         "record_bytes": args.record_bytes,
@@ -545,8 +576,8 @@ pub fn run(args: ReadsArgs, json: bool) -> Result<()> {
         "permitted_access_events": permitted,
         "pool": pool.len(),
         "pool_exhausted": exhausted,
-        "cpu_cores_busy": cpu_cores,
-        "cpu_split": split.iter().map(|(g, v)| json!({"group": g, "cores": v})).collect::<Vec<_>>(),
+        "cpu": cpu_json,
+        "load_average_1m_at_start": load1,
         "target_reads_per_s": TARGET_READS_PER_SEC,
         "target_p99_ms": TARGET_P99_MS,
         "target_met": both,

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::machine::Machine;
+use crate::machine::{cpu_split, CpuSample, Machine};
 
 /// One section of a report: a heading and rows of name / value.
 #[derive(Debug, Clone)]
@@ -161,4 +161,43 @@ pub fn met(ok: bool) -> &'static str {
     } else {
         "MISSED"
     }
+}
+
+/// Cores above which other processes are said to have disturbed a run.
+pub const NOISY_CORES: f64 = 0.15;
+
+/// The CPU section every benchmark prints: this process (whole and by thread group), other
+/// processes on the machine, hypervisor steal. Returns the section, its JSON, and the cores
+/// other processes used.
+pub fn cpu_section(
+    title: &str,
+    before: &CpuSample,
+    after: &CpuSample,
+    wall: Duration,
+    group: impl Fn(&str) -> &'static str,
+    exited: &'static str,
+) -> (Section, Value, f64) {
+    let (mine, split) = cpu_split(before, after, wall, group, exited);
+    let (others, steal) = CpuSample::others(before, after, wall);
+    let mut c = Section::new(title);
+    c.row("this process", format!("{mine:.2}"));
+    for (g, v) in &split {
+        c.row(format!("  {g}"), format!("{v:.2}"));
+    }
+    c.row("other processes on the machine", format!("{others:.2}"));
+    c.row("hypervisor steal", format!("{steal:.2}"));
+    if others > NOISY_CORES {
+        c.row(
+            "WARNING",
+            format!("the machine was not quiet ({others:.2} cores used by other processes): numbers are pessimistic, rerun"),
+        );
+    }
+    let json = json!({
+        "process_cores": mine,
+        "split": split.iter().map(|(g, v)| json!({"group": g, "cores": v})).collect::<Vec<_>>(),
+        "other_processes_cores": others,
+        "steal_cores": steal,
+        "quiet": others <= NOISY_CORES,
+    });
+    (c, json, others)
 }

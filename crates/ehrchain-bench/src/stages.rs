@@ -22,8 +22,8 @@ use rand::rngs::OsRng;
 use rand::RngCore;
 use serde_json::json;
 
-use crate::machine::Machine;
-use crate::report::{fmt_rate, fmt_secs, Report, Section};
+use crate::machine::{wait_quiet, CpuSample, Machine};
+use crate::report::{cpu_section, fmt_rate, fmt_secs, Report, Section};
 use crate::txbench::temp_dir;
 use crate::workload::{now_ms, sign, Mix, World};
 
@@ -84,7 +84,7 @@ struct Totals {
     bytes: usize,
 }
 
-pub fn run(args: StagesArgs, json: bool) -> Result<()> {
+pub fn run(args: StagesArgs, quiet: Duration, json: bool) -> Result<()> {
     let machine = Machine::detect();
     let tmp = temp_dir(args.data_dir.as_ref(), "ehrchain-bench-stages-")?;
     let validator = SigningKey::generate(&mut OsRng);
@@ -148,7 +148,10 @@ pub fn run(args: StagesArgs, json: bool) -> Result<()> {
         stream.len(),
         args.block
     );
+    wait_quiet(quiet, 0.1);
     let mut t = Totals::default();
+    let cpu0 = CpuSample::now();
+    let t_all = Instant::now();
     let mut it = stream.into_iter();
     loop {
         let batch: Vec<SignedTx> = it.by_ref().take(args.block.max(1)).collect();
@@ -195,6 +198,14 @@ pub fn run(args: StagesArgs, json: bool) -> Result<()> {
         t.txs += verified.len();
     }
 
+    let (cpu_sec, cpu_json, _) = cpu_section(
+        "cpu during the timed part (cores busy; one thread works)",
+        &cpu0,
+        &CpuSample::now(),
+        t_all.elapsed(),
+        |_| "bench thread",
+        "threads that exited",
+    );
     let per_tx = |d: Duration| d.as_secs_f64() * 1e6 / t.txs.max(1) as f64;
     let ceiling = |d: Duration| t.txs as f64 / d.as_secs_f64().max(1e-9);
     let commit = t.build.saturating_sub(t.execute);
@@ -266,6 +277,7 @@ pub fn run(args: StagesArgs, json: bool) -> Result<()> {
     )
     .row("all stages on one core", fmt_rate(serial));
     report.sections.push(m);
+    report.sections.push(cpu_sec);
     report.json = json!({
         "txs": t.txs,
         "blocks": t.blocks,
@@ -284,6 +296,7 @@ pub fn run(args: StagesArgs, json: bool) -> Result<()> {
             "pipeline_2_cores": pipeline,
             "one_core": serial,
         },
+        "cpu": cpu_json,
     });
     report.print(json);
     Ok(())

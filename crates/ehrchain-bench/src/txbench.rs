@@ -10,8 +10,8 @@ use ehrchain_node::{Node, NodeConfig, SubmitError};
 use ehrchain_types::{OrgKind, Outcome, Role, SignedTx, TxKind};
 use serde_json::json;
 
-use crate::machine::{cpu_split, io_written, CpuSample, Machine};
-use crate::report::{fmt_ms, fmt_rate, fmt_secs, met, Latency, Report, Section};
+use crate::machine::{io_written, load_average, wait_quiet, CpuSample, Machine};
+use crate::report::{cpu_section, fmt_ms, fmt_rate, fmt_secs, met, Latency, Report, Section};
 use crate::workload::{kind_name, Mix, World};
 
 pub const TARGET_TX_PER_SEC: f64 = 25_000.0;
@@ -253,7 +253,7 @@ pub fn thread_group(name: &str) -> &'static str {
     }
 }
 
-pub fn run(args: TxArgs, json: bool) -> Result<()> {
+pub fn run(args: TxArgs, quiet: Duration, json: bool) -> Result<()> {
     let machine = Machine::detect();
     let workers = args.workers.unwrap_or(machine.nproc).max(1);
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -261,10 +261,16 @@ pub fn run(args: TxArgs, json: bool) -> Result<()> {
         .thread_name("bench-rt")
         .enable_all()
         .build()?;
-    rt.block_on(run_async(args, machine, workers, json))
+    rt.block_on(run_async(args, machine, workers, quiet, json))
 }
 
-async fn run_async(args: TxArgs, machine: Machine, workers: usize, json: bool) -> Result<()> {
+async fn run_async(
+    args: TxArgs,
+    machine: Machine,
+    workers: usize,
+    quiet: Duration,
+    json: bool,
+) -> Result<()> {
     if args.count == 0 || args.patients == 0 || args.doctors == 0 {
         bail!("--count, --patients and --doctors must be positive");
     }
@@ -314,10 +320,13 @@ async fn run_async(args: TxArgs, machine: Machine, workers: usize, json: bool) -
     );
 
     // ---- timed
+    tokio::task::block_in_place(|| wait_quiet(quiet, 0.1));
+    let load1 = load_average();
     let stats = node.stats();
     let blocks0 = stats.blocks.load(std::sync::atomic::Ordering::Relaxed);
     let cpu0 = CpuSample::now();
     let io0 = io_written();
+    eprintln!("tx: timed phase starts");
     let wall0 = Instant::now();
     let d = drive(&node, stream, args.clients).await;
     let wall_all = wall0.elapsed();
@@ -338,6 +347,23 @@ async fn run_async(args: TxArgs, machine: Machine, workers: usize, json: bool) -
         *per_block.entry(s.height).or_default() += 1;
     }
     let blocks = blocks1 - blocks0;
+    if std::env::var_os("EHRCHAIN_BENCH_BLOCKS").is_some() {
+        // Debug aid: when each block's receipts arrived, relative to the first submit.
+        let mut by_h: BTreeMap<u64, (usize, u64, u64)> = BTreeMap::new();
+        for s in &d.seen {
+            let e = by_h.entry(s.height).or_insert((0, u64::MAX, 0));
+            e.0 += 1;
+            e.1 = e.1.min(s.done_us - d.first_us);
+            e.2 = e.2.max(s.done_us - d.first_us);
+        }
+        for (h, (n, a, b)) in by_h {
+            eprintln!(
+                "block {h}: {n} txs, receipts at {:.3}..{:.3} s",
+                a as f64 / 1e6,
+                b as f64 / 1e6
+            );
+        }
+    }
     let sizes: Vec<usize> = per_block.values().copied().collect();
     let (min_b, max_b) = (
         sizes.iter().copied().min().unwrap_or(0),
@@ -369,7 +395,14 @@ async fn run_async(args: TxArgs, machine: Machine, workers: usize, json: bool) -
             .map(|(_, v)| *v)
             .collect()
     };
-    let (cpu_cores, split) = cpu_split(&cpu0, &cpu1, wall_all, thread_group);
+    let (cpu_sec, cpu_json, _) = cpu_section(
+        "cpu (cores busy during the timed run; 2.0 = both cores)",
+        &cpu0,
+        &cpu1,
+        wall_all,
+        thread_group,
+        "threads that exited",
+    );
 
     let mut report = Report::new("tx", machine);
     let mut w = Section::new("workload");
@@ -392,6 +425,7 @@ async fn run_async(args: TxArgs, machine: Machine, workers: usize, json: bool) -
     .row("timed stream", format!("{} txs: {}", args.count, args.mix.describe()))
     .row("stream kinds", format!("{kinds:?}"))
     .row("pre-signing (untimed)", fmt_secs(signing))
+    .row("load average (1 min) before the timed run", load1.clone())
     .row(
         "submission",
         format!(
@@ -456,12 +490,7 @@ async fn run_async(args: TxArgs, machine: Machine, workers: usize, json: bool) -
     );
     report.sections.push(r);
 
-    let mut c = Section::new("cpu (cores busy during the timed run; 2.0 = both cores)");
-    c.row("whole process", format!("{cpu_cores:.2}"));
-    for (g, v) in &split {
-        c.row(g.clone(), format!("{v:.2}"));
-    }
-    report.sections.push(c);
+    report.sections.push(cpu_sec);
 
     report.json = json!({
         "count": args.count,
@@ -487,8 +516,8 @@ async fn run_async(args: TxArgs, machine: Machine, workers: usize, json: bool) -
         "block_log_bytes": log_size,
         "errors": d.errors,
         "outcomes": outcomes,
-        "cpu_cores_busy": cpu_cores,
-        "cpu_split": split.iter().map(|(g, v)| json!({"group": g, "cores": v})).collect::<Vec<_>>(),
+        "cpu": cpu_json,
+        "load_average_1m_at_start": load1,
         "target_tx_per_s": TARGET_TX_PER_SEC,
         "target_met": tps >= TARGET_TX_PER_SEC,
     });
