@@ -123,16 +123,15 @@ pub(crate) fn run(
                 Err(_) => break,
             }
         }
-        let txs: Vec<VerifiedTx> = batch.iter().map(|p| p.tx.clone()).collect();
+        let (txs, replies): (Vec<VerifiedTx>, Vec<_>) =
+            batch.drain(..).map(|p| (p.tx, p.reply)).unzip();
         let block = match builder.build(&txs, Timestamp(now_ms())) {
             Ok(b) => b,
             Err(e) => {
                 // A block that cannot be committed leaves state unknown: stop rather than limp on.
                 tracing::error!(error = %e, "block production failed; the producer stops");
-                for p in batch.drain(..) {
-                    if let Some(r) = p.reply {
-                        let _ = r.send(Err(SubmitError::Stopped));
-                    }
+                for r in replies.into_iter().flatten() {
+                    let _ = r.send(Err(SubmitError::Stopped));
                 }
                 return;
             }
@@ -144,8 +143,8 @@ pub(crate) fn run(
                 ids.remove(&t.id());
             }
         }
-        for (index, (p, receipt)) in batch.drain(..).zip(&block.receipts).enumerate() {
-            if let Some(r) = p.reply {
+        for (index, (reply, receipt)) in replies.into_iter().zip(&block.receipts).enumerate() {
+            if let Some(r) = reply {
                 let _ = r.send(Ok(Committed {
                     tx: receipt.tx,
                     height: block.header.height,
