@@ -28,8 +28,18 @@ async fn wait_until(mut f: impl FnMut() -> bool) {
     panic!("condition not reached in 4 s");
 }
 
-#[tokio::test]
-async fn envelopes_follow_grants_revocations_and_erasure() {
+/// A node hosting a clinic with a doctor, a registered patient, and one anchored record of
+/// `category` whose ciphertext is stored.
+struct Setup {
+    _dir: tempfile::TempDir,
+    node: Node,
+    doctor: Identity,
+    patient: Identity,
+    record: RecordId,
+    cid: ehrchain_crypto::Cid,
+}
+
+async fn setup(category: &str) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let mut config = NodeConfig::new(dir.path(), b"t".to_vec());
     config.scrub_interval = None;
@@ -38,8 +48,7 @@ async fn envelopes_follow_grants_revocations_and_erasure() {
         .create_organisation("Clinic", OrgKind::Clinic)
         .await
         .unwrap();
-    let (doctor, patient, stranger) = (
-        Identity::generate(&mut OsRng),
+    let (doctor, patient) = (
         Identity::generate(&mut OsRng),
         Identity::generate(&mut OsRng),
     );
@@ -62,7 +71,6 @@ async fn envelopes_follow_grants_revocations_and_erasure() {
     .await
     .unwrap();
     let pid = PatientId::of(&patient.public().sign);
-
     let stored = node
         .put_blob(futures::stream::iter([Ok::<_, std::io::Error>(
             Bytes::from_static(b"ciphertext bytes"),
@@ -73,7 +81,7 @@ async fn envelopes_follow_grants_revocations_and_erasure() {
     let anchor = AnchorRecord {
         record,
         patient: pid,
-        category: Category::new("Observation/laboratory").unwrap(),
+        category: Category::new(category).unwrap(),
         media_type: "x".into(),
         size: stored.len,
         cid: stored.cid,
@@ -86,6 +94,27 @@ async fn envelopes_follow_grants_revocations_and_erasure() {
             .outcome,
         Outcome::Applied
     );
+    Setup {
+        _dir: dir,
+        node,
+        doctor,
+        patient,
+        record,
+        cid: stored.cid,
+    }
+}
+
+#[tokio::test]
+async fn envelopes_follow_grants_revocations_and_erasure() {
+    let Setup {
+        _dir,
+        node,
+        doctor,
+        patient,
+        record,
+        cid,
+    } = setup("Observation/laboratory").await;
+    let stranger = Identity::generate(&mut OsRng);
     let key = DataKey::generate(&mut OsRng);
     let seal = |to: &Identity| EnvelopeUpload {
         recipient: to.public().encrypt,
@@ -164,63 +193,21 @@ async fn envelopes_follow_grants_revocations_and_erasure() {
     wait_until(|| node.snapshot().unwrap().erase_receipts(&record).unwrap() == vec![validator])
         .await;
     assert!(
-        !node.blobs().contains(&stored.cid).await.unwrap(),
+        !node.blobs().contains(&cid).await.unwrap(),
         "ciphertext deleted"
     );
 }
 
 #[tokio::test]
 async fn expired_grants_lose_their_envelopes_on_catch_up() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = NodeConfig::new(dir.path(), b"t".to_vec());
-    config.scrub_interval = None;
-    let node = Node::open(config).await.unwrap();
-    let (org, _) = node
-        .create_organisation("Clinic", OrgKind::Clinic)
-        .await
-        .unwrap();
-    let (doctor, patient) = (
-        Identity::generate(&mut OsRng),
-        Identity::generate(&mut OsRng),
-    );
-    node.register_agent_for(
-        org.id,
-        Role::Doctor,
-        "Dr",
-        "L",
-        doctor.public().sign,
-        doctor.public().encrypt,
-    )
-    .await
-    .unwrap();
-    node.submit(tx(
-        &patient,
-        TxBody::RegisterPatient {
-            encrypt_key: patient.public().encrypt,
-        },
-    ))
-    .await
-    .unwrap();
-    let pid = PatientId::of(&patient.public().sign);
-    let stored = node
-        .put_blob(futures::stream::iter([Ok::<_, std::io::Error>(
-            Bytes::from_static(b"c"),
-        )]))
-        .await
-        .unwrap();
-    let record = RecordId::from_bytes([1; 16]);
-    let anchor = AnchorRecord {
+    let Setup {
+        _dir,
+        node,
+        doctor,
+        patient,
         record,
-        patient: pid,
-        category: Category::new("ImagingStudy").unwrap(),
-        media_type: "x".into(),
-        size: 1,
-        cid: stored.cid,
-        supersedes: None,
-    };
-    node.submit(tx(&patient, TxBody::AnchorRecord(anchor)))
-        .await
-        .unwrap();
+        ..
+    } = setup("ImagingStudy").await;
     let now = node.tip().unwrap().unwrap().time;
     let grant = Grant {
         grant: GrantId::from_bytes([2; 16]),
