@@ -423,7 +423,7 @@ pub fn sample_states() -> (
         },
         RecordState {
             anchor,
-            author: ActorRef::Validator(signing_key(VALIDATOR).public()),
+            author: ActorRef::Key(signing_key(VALIDATOR).public()),
             anchored: BLOCK_TIME,
             height: Height(7),
             superseded_by: Some(RecordId::from_bytes([0x0c; 16])),

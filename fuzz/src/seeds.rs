@@ -144,7 +144,7 @@ pub fn all() -> Vec<Seed> {
         ActorRef::Patient(PatientId::from_bytes([3; 16])),
         ActorRef::Agent(AgentId::from_bytes([4; 16])),
         ActorRef::Organisation(OrgId::from_bytes([5; 16])),
-        ActorRef::Validator(pk),
+        ActorRef::Key(pk),
     ];
     for (i, a) in actors.iter().enumerate() {
         out.canonical("ActorRef", i, a);

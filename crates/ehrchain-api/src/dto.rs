@@ -14,7 +14,7 @@ pub fn actor(a: &ActorRef) -> Value {
         ActorRef::Patient(p) => json!({"kind": "patient", "id": p.to_string()}),
         ActorRef::Agent(x) => json!({"kind": "agent", "id": x.to_string()}),
         ActorRef::Organisation(o) => json!({"kind": "organisation", "id": o.to_string()}),
-        ActorRef::Validator(k) => json!({"kind": "key", "id": k.to_string()}),
+        ActorRef::Key(k) => json!({"kind": "key", "id": k.to_string()}),
     }
 }
 

@@ -170,20 +170,53 @@ fn path_and_query(uri: &Uri) -> &str {
     uri.path_and_query().map_or(uri.path(), |p| p.as_str())
 }
 
-/// Authenticates a request whose body was read whole.
-fn signer(
-    headers: &HeaderMap,
-    method: &Method,
-    uri: &Uri,
-    body: &[u8],
-) -> Result<PublicKey, ApiError> {
-    authenticate(
-        headers,
-        method,
-        path_and_query(uri),
-        &body_hash(body),
-        now_ms(),
-    )
+/// The actor who signed a request without a body (the signature covers an empty body's hash).
+pub struct Signer(pub PublicKey);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Signer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, ApiError> {
+        authenticate(
+            &parts.headers,
+            &parts.method,
+            path_and_query(&parts.uri),
+            &body_hash(b""),
+            now_ms(),
+        )
+        .map(Signer)
+    }
+}
+
+/// A request body read whole (within the route's limit), and the actor whose signature covers
+/// the method, path, time and the body's hash.
+pub struct SignedBody {
+    pub signer: PublicKey,
+    pub body: Bytes,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for SignedBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let (method, uri, headers) = (
+            req.method().clone(),
+            req.uri().clone(),
+            req.headers().clone(),
+        );
+        let RawBody(body) = RawBody::from_request(req, state).await?;
+        let signer = authenticate(
+            &headers,
+            &method,
+            path_and_query(&uri),
+            &body_hash(&body),
+            now_ms(),
+        )?;
+        Ok(SignedBody { signer, body })
+    }
 }
 
 fn parse<T: std::str::FromStr>(s: &str, what: &'static str) -> Result<T, ApiError>
@@ -363,12 +396,8 @@ async fn put_blob(
 async fn put_envelopes(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    RawBody(body): RawBody,
+    SignedBody { signer: who, body }: SignedBody,
 ) -> Result<StatusCode, ApiError> {
-    let who = signer(&headers, &method, &uri, &body)?;
     let record: RecordId = parse(&id, "record id")?;
     let input: dto::EnvelopesIn = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request("bad_json", e.to_string()))?;
@@ -465,11 +494,8 @@ async fn record_meta(
     State(s): State<AppState>,
     Path(id): Path<String>,
     Query(q): Query<PurposeQuery>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    Signer(who): Signer,
 ) -> Result<Json<Value>, ApiError> {
-    let who = signer(&headers, &method, &uri, b"")?;
     let record: RecordId = parse(&id, "record id")?;
     let purpose: Purpose = match &q.purpose {
         Some(p) => parse(p, "purpose")?,
@@ -515,11 +541,8 @@ async fn patient_records(
     State(s): State<AppState>,
     Path(id): Path<String>,
     Query(q): Query<PurposeQuery>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    Signer(who): Signer,
 ) -> Result<Json<Value>, ApiError> {
-    let who = signer(&headers, &method, &uri, b"")?;
     let pid: PatientId = parse(&id, "patient id")?;
     let purpose: Purpose = match &q.purpose {
         Some(p) => parse(p, "purpose")?,
@@ -561,11 +584,8 @@ fn require_patient(who: &PublicKey, pid: &PatientId) -> Result<(), ApiError> {
 async fn patient_grants(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    Signer(who): Signer,
 ) -> Result<Json<Value>, ApiError> {
-    let who = signer(&headers, &method, &uri, b"")?;
     let pid: PatientId = parse(&id, "patient id")?;
     require_patient(&who, &pid)?;
     let now = block_time(&s.node)?;
@@ -578,11 +598,8 @@ async fn patient_grants(
 async fn patient_audit(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    Signer(who): Signer,
 ) -> Result<Json<Value>, ApiError> {
-    let who = signer(&headers, &method, &uri, b"")?;
     let pid: PatientId = parse(&id, "patient id")?;
     require_patient(&who, &pid)?;
     let entries = s.node.snapshot()?.audit_of(&pid)?;
@@ -597,11 +614,8 @@ async fn recipients(
     State(s): State<AppState>,
     Path(id): Path<String>,
     Query(q): Query<PurposeQuery>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    Signer(who): Signer,
 ) -> Result<Json<Value>, ApiError> {
-    let who = signer(&headers, &method, &uri, b"")?;
     let pid: PatientId = parse(&id, "patient id")?;
     let category: Category = parse(q.category.as_deref().unwrap_or(""), "category")?;
     let snap = s.node.snapshot()?;
@@ -688,12 +702,8 @@ fn require_validator(s: &AppState, who: &PublicKey) -> Result<(), ApiError> {
 
 async fn create_organisation(
     State(s): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    RawBody(body): RawBody,
+    SignedBody { signer: who, body }: SignedBody,
 ) -> Result<Json<Value>, ApiError> {
-    let who = signer(&headers, &method, &uri, &body)?;
     require_validator(&s, &who)?;
     let input: dto::NewOrganisation = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request("bad_json", e.to_string()))?;
@@ -713,12 +723,8 @@ async fn create_organisation(
 async fn create_agent(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    RawBody(body): RawBody,
+    SignedBody { signer: who, body }: SignedBody,
 ) -> Result<Response, ApiError> {
-    let who = signer(&headers, &method, &uri, &body)?;
     require_validator(&s, &who)?;
     let org: OrgId = parse(&id, "organisation id")?;
     let input: dto::NewAgent = serde_json::from_slice(&body)
@@ -757,12 +763,8 @@ async fn create_agent(
 /// Runs the integrity check (every block, every live blob) now and answers its report.
 async fn verify_now(
     State(s): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    RawBody(body): RawBody,
+    SignedBody { signer: who, .. }: SignedBody,
 ) -> Result<Json<Value>, ApiError> {
-    let who = signer(&headers, &method, &uri, &body)?;
     require_validator(&s, &who)?;
     let report = s.node.verify_integrity().await?;
     Ok(Json(json!({
@@ -774,12 +776,8 @@ async fn verify_now(
 
 async fn put_persona(
     State(s): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    RawBody(body): RawBody,
+    SignedBody { signer: who, body }: SignedBody,
 ) -> Result<StatusCode, ApiError> {
-    let who = signer(&headers, &method, &uri, &body)?;
     let input: dto::PersonaIn = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request("bad_json", e.to_string()))?;
     let pid: PatientId = parse(&input.patient, "patient id")?;
@@ -797,11 +795,8 @@ struct PersonaQuery {
 async fn find_persona(
     State(s): State<AppState>,
     Query(q): Query<PersonaQuery>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    Signer(who): Signer,
 ) -> Result<Json<Value>, ApiError> {
-    let who = signer(&headers, &method, &uri, b"")?;
     let name_birth = match (&q.name, &q.birth_date) {
         (Some(n), Some(b)) => Some((n.as_str(), b.as_str())),
         _ => None,
@@ -823,11 +818,8 @@ async fn find_persona(
 async fn persona(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    Signer(who): Signer,
 ) -> Result<Json<Value>, ApiError> {
-    let who = signer(&headers, &method, &uri, b"")?;
     let pid: PatientId = parse(&id, "patient id")?;
     let p = s
         .node

@@ -506,8 +506,7 @@ impl ResolvedReader {
         match self {
             ResolvedReader::Patient(p) => ActorRef::Patient(*p),
             ResolvedReader::Agent(a) => ActorRef::Agent(a.id),
-            // Unregistered: named by the key that signed, so the audit still says who tried.
-            ResolvedReader::Unknown => ActorRef::Validator(*signer),
+            ResolvedReader::Unknown => ActorRef::Key(*signer),
         }
     }
 }

@@ -14,7 +14,9 @@ pub enum ActorRef {
     Patient(PatientId),
     Agent(AgentId),
     Organisation(OrgId),
-    Validator(PublicKey),
+    /// A signing key with no registered patient, agent or organisation behind it: an
+    /// unregistered reader whose attempt is still audited under the key that signed it.
+    Key(PublicKey),
 }
 
 /// Why a disclosure was permitted.
@@ -164,7 +166,7 @@ impl Canonical for ActorRef {
                 enc.u8(3);
                 enc.value(o)
             }
-            ActorRef::Validator(k) => {
+            ActorRef::Key(k) => {
                 enc.u8(4);
                 enc.value(k)
             }
@@ -175,7 +177,7 @@ impl Canonical for ActorRef {
             1 => Ok(ActorRef::Patient(dec.value()?)),
             2 => Ok(ActorRef::Agent(dec.value()?)),
             3 => Ok(ActorRef::Organisation(dec.value()?)),
-            4 => Ok(ActorRef::Validator(dec.value()?)),
+            4 => Ok(ActorRef::Key(dec.value()?)),
             tag => Err(DecodeError::UnknownTag {
                 field: "actor",
                 tag,
