@@ -3,8 +3,8 @@
 
 use ehrchain_node::Committed;
 use ehrchain_types::{
-    ActorRef, AgentState, AuditEntry, AuditEvent, Basis, BlockHeader, GrantState, Grantee,
-    OrganisationState, Outcome, PatientState, RecordState,
+    ActorRef, AgentState, AuditEntry, AuditEvent, Basis, BlockHeader, Certificate, GrantState,
+    Grantee, OrganisationState, Outcome, PatientState, RecordState,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -44,6 +44,18 @@ pub fn committed(c: &Committed) -> Value {
         "time": c.time.0,
         "outcome": outcome(&c.outcome),
     })
+}
+
+/// A block's certificate: the engine's finalization (hex of its encoding; empty when the block
+/// was finalized through a descendant's certificate) or ed25519 votes.
+pub fn certificate(c: &Certificate) -> Value {
+    match c {
+        Certificate::Engine(bytes) => json!({"kind": "engine", "finalization": hex::encode(bytes)}),
+        Certificate::Votes(votes) => json!({
+            "kind": "votes",
+            "votes": votes.iter().map(|v| json!({"validator": v.validator.to_string(), "signature": hex::encode(v.signature.to_bytes())})).collect::<Vec<_>>(),
+        }),
+    }
 }
 
 pub fn header(h: &BlockHeader) -> Value {

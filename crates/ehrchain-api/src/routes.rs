@@ -346,7 +346,7 @@ async fn block(
     };
     Ok(Json(json!({
         "header": dto::header(&block.header),
-        "certificate": block.certificate.votes.iter().map(|v| json!({"validator": v.validator.to_string(), "signature": hex::encode(v.signature.to_bytes())})).collect::<Vec<_>>(),
+        "certificate": dto::certificate(&block.certificate),
         "transactions": block.txs.iter().zip(&block.receipts).map(|(t, r)| json!({
             "id": t.tx.id().to_string(), "kind": t.tx.body.kind().as_str(), "signer": t.tx.signer.to_string(),
             "outcome": dto::outcome(&r.outcome),

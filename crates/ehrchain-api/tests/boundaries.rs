@@ -108,3 +108,30 @@ fn only_the_api_crate_speaks_http_and_json() {
         "the check would pass vacuously if ehrchain-api lost axum"
     );
 }
+
+#[test]
+fn only_the_consensus_crate_names_the_engine() {
+    let workspace = [
+        "ehrchain-types",
+        "ehrchain-crypto",
+        "ehrchain-consent",
+        "ehrchain-ledger",
+        "ehrchain-store",
+        "ehrchain-blob",
+        "ehrchain-node",
+        "ehrchain-api",
+        "ehrchain-cli",
+    ];
+    for krate in workspace {
+        let direct = tree(krate, Some(1));
+        assert!(
+            !direct.iter().any(|d| d.starts_with("commonware-")),
+            "{krate} depends directly on a Commonware crate; only ehrchain-consensus may"
+        );
+    }
+    let consensus = tree("ehrchain-consensus", Some(1));
+    assert!(
+        consensus.iter().any(|d| d == "commonware-consensus"),
+        "the check would pass vacuously if ehrchain-consensus lost the engine"
+    );
+}

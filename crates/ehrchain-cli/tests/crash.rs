@@ -51,8 +51,16 @@ fn kill_9_under_write_load_loses_no_committed_transaction() {
             }
         }));
     }
-    // Remember the state root the node reported for a committed height while under load.
-    std::thread::sleep(Duration::from_millis(800));
+    // Remember the state root the node reported for a committed height while under load (once
+    // the load is well under way: a busy machine may take a while to get there).
+    let start = std::time::Instant::now();
+    while committed.lock().unwrap().len() < 60 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the load did not get going"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let tip = node.get("/v1/chain")["tip"].clone();
     let (seen_height, seen_root) = (
         tip["height"].as_u64().unwrap(),

@@ -15,5 +15,5 @@ pub use execute::{
     decide_read, execute, genesis_state, receipts_root, resolve_reader, state_root, BlockContext,
     Execution, ResolvedReader,
 };
-pub use proof::{check_block, BlockError, InclusionProof, ProofError};
+pub use proof::{check_block, BlockError, CertificateCheck, InclusionProof, ProofError, VotesOnly};
 pub use state::{Entries, MemoryState, Overlay, StateChanges, StateError, StateRead, StateView};

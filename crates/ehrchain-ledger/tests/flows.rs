@@ -78,9 +78,7 @@ impl Chain {
             proposer: self.validator.public(),
         };
         self.prev_hash = header.hash();
-        let certificate = Certificate {
-            votes: vec![header.sign(&self.validator)],
-        };
+        let certificate = Certificate::Votes(vec![header.sign(&self.validator)]);
         let outcomes = ex.receipts.iter().map(|r| r.outcome).collect();
         self.blocks.push(Block {
             header,

@@ -1,6 +1,9 @@
 //! Node configuration: where data lives, which blob backend, block limits.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
+
+use ehrchain_crypto::PublicKey;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -35,6 +38,13 @@ pub struct NodeConfig {
     pub max_blob_bytes: u64,
     /// How often the scrub re-verifies blocks and blobs; `None` disables it.
     pub scrub_interval: Option<Duration>,
+    /// Where this validator listens for the other validators.
+    pub p2p_listen: SocketAddr,
+    /// Every validator's key and p2p address, this one's included. Empty: the embedded default,
+    /// a consortium of one.
+    pub peers: Vec<(PublicKey, SocketAddr)>,
+    /// Threads for the consensus runtime.
+    pub consensus_threads: usize,
 }
 
 impl NodeConfig {
@@ -48,6 +58,9 @@ impl NodeConfig {
             mempool_capacity: 200_000,
             max_blob_bytes: 64 * 1024 * 1024 * 1024,
             scrub_interval: Some(Duration::from_secs(600)),
+            p2p_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            peers: Vec::new(),
+            consensus_threads: 2,
         }
     }
 
@@ -60,6 +73,11 @@ impl NodeConfig {
             BlobConfig::Filesystem { root: Some(r) } => r.clone(),
             _ => self.data_dir.join("blobs"),
         }
+    }
+
+    /// The consensus engine's journals and archives.
+    pub fn consensus_dir(&self) -> PathBuf {
+        self.data_dir.join("consensus")
     }
 
     pub fn keys_dir(&self) -> PathBuf {

@@ -11,10 +11,10 @@ use ehrchain_types::{Canonical, Outcome, PatientId, RecordId, RecordState, Tx, T
 use rand::RngCore;
 use tokio::sync::mpsc;
 
+use crate::chain::CommittedBlock;
 use crate::node::{Inner, Node};
-use crate::producer::CommittedBlock;
 
-pub(crate) fn spawn(inner: Weak<Inner>, mut events: mpsc::Receiver<CommittedBlock>) {
+pub(crate) fn spawn(inner: Weak<Inner>, mut events: mpsc::UnboundedReceiver<CommittedBlock>) {
     tokio::spawn(async move {
         while let Some(block) = events.recv().await {
             let Some(inner) = inner.upgrade() else { return };

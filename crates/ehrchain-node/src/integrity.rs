@@ -204,6 +204,7 @@ impl Node {
             height - 1,
             parent_time,
             &self.inner.validators,
+            self.inner.certificates.as_ref(),
         )
         .map_err(|e| e.to_string())?;
         Ok(block)

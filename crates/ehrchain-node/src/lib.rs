@@ -12,6 +12,7 @@
 //! With a validator set of one this is the embedded default; the consortium issue puts the
 //! consensus adapter in front of the same producer.
 
+pub mod chain;
 pub mod config;
 pub mod effects;
 pub mod error;

@@ -1,18 +1,19 @@
 //! Admission: transactions arrive signed, are checked in batches (one batched Ed25519
-//! verification per batch, on their own thread so the producer's core stays free), refused if
-//! already pending or committed, and passed on to the producer. Every queue is bounded.
+//! verification per batch, on their own thread), refused if already pending or committed, and
+//! enter the consensus pool; the batch is gossiped to the other validators so whichever leads
+//! next can propose it. Every queue is bounded.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
+use ehrchain_consensus::{pool::Refused, Gossip, Pool};
 use ehrchain_ledger::StateView;
 use ehrchain_store::Store;
-use ehrchain_types::{verify_all, SignedTx, TxError, TxId};
+use ehrchain_types::{verify_all, SignedTx, TxError};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::chain::Waiters;
 use crate::error::SubmitError;
 use crate::node::Committed;
-use crate::producer::Pending;
 
 /// A signed transaction and who to tell what became of it.
 pub(crate) struct Submission {
@@ -25,9 +26,10 @@ const VERIFY_BATCH: usize = 2048;
 /// The admission thread's loop.
 pub(crate) fn run(
     mut inbox: mpsc::Receiver<Submission>,
-    producer: mpsc::Sender<Pending>,
+    pool: Pool,
+    gossip: Gossip,
     store: Arc<Store>,
-    pending_ids: Arc<Mutex<HashSet<TxId>>>,
+    waiters: Arc<Waiters>,
 ) {
     let mut batch: Vec<Submission> = Vec::with_capacity(VERIFY_BATCH);
     while let Some(first) = inbox.blocking_recv() {
@@ -51,6 +53,7 @@ pub(crate) fn run(
                 continue;
             }
         };
+        let mut admitted = Vec::with_capacity(verified.len());
         for (result, reply) in verified.into_iter().zip(replies) {
             let tx = match result {
                 Ok(tx) => tx,
@@ -60,15 +63,30 @@ pub(crate) fn run(
                 }
             };
             let id = tx.id();
-            let committed = matches!(snapshot.tx_location(&id), Ok(Some(_)));
-            let fresh = !committed && pending_ids.lock().expect("pending set").insert(id);
-            if !fresh {
+            if matches!(snapshot.tx_location(&id), Ok(Some(_))) || pool.contains(&id) {
                 answer(reply, Err(SubmitError::Replay));
                 continue;
             }
-            if producer.blocking_send(Pending { tx, reply }).is_err() {
-                return;
+            // Wait first, then enter the pool: the block could commit before we'd wait.
+            if let Some(r) = reply {
+                waiters.add(id, r);
             }
+            let signed = tx.signed().clone();
+            match pool.insert(tx) {
+                Ok(()) => admitted.push(signed),
+                Err(refused) => {
+                    for r in waiters.cancel(&id) {
+                        let _ = r.send(Err(match refused {
+                            Refused::Duplicate => SubmitError::Replay,
+                            Refused::Full => SubmitError::Overloaded,
+                        }));
+                    }
+                }
+            }
+        }
+        drop(snapshot);
+        if !admitted.is_empty() {
+            gossip.send(admitted);
         }
     }
 }

@@ -1,14 +1,14 @@
 //! The node handle: opening a data folder, starting the admission and producer threads and the
 //! background tasks, submitting transactions and waiting for their receipts.
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, RwLock, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ehrchain_blob::{BlobStore, S3Config};
+use ehrchain_consensus::{EngineCheck, EngineConfig, PeerConfig, Pool, Tip};
 use ehrchain_crypto::{Hash, PublicKey};
-use ehrchain_ledger::genesis_state;
+use ehrchain_ledger::{genesis_state, CertificateCheck};
 use ehrchain_store::{Snapshot, Store};
 use ehrchain_types::{
     Block, BlockHeader, Canonical, Genesis, GenesisValidator, Height, Outcome, SignedTx, Timestamp,
@@ -16,12 +16,12 @@ use ehrchain_types::{
 };
 use tokio::sync::{mpsc, oneshot};
 
+use crate::chain::{NodeLedger, Waiters};
 use crate::config::{BlobConfig, NodeConfig};
 use crate::error::{NodeError, SubmitError};
 use crate::integrity::Integrity;
 use crate::keystore::{write_private, Keystore, NodeKeys};
 use crate::mempool::{self, Submission};
-use crate::producer::{self, BlockBuilder};
 
 /// A transaction's fate once its block is committed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +71,8 @@ pub(crate) struct Inner {
     pub validators: Vec<PublicKey>,
     pub submit: mpsc::Sender<Submission>,
     pub integrity: Integrity,
+    /// Checks block certificates (the engine's finalizations) against the genesis validators.
+    pub certificates: Arc<dyn CertificateCheck + Send + Sync>,
     pub stats: Arc<NodeStats>,
 }
 
@@ -117,30 +119,63 @@ impl Node {
         }
 
         let stats = Arc::new(NodeStats::default());
-        let pending = Arc::new(Mutex::new(HashSet::new()));
         let (submit_tx, submit_rx) = mpsc::channel(config.mempool_capacity);
-        let (produce_tx, produce_rx) = mpsc::channel(config.max_block_txs * 4);
-        let (events_tx, events_rx) = mpsc::channel(1024);
-        let builder = BlockBuilder::new(store.clone(), keys.validator.signing().clone(), &genesis)?;
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
         if let Some(tip) = store.tip()? {
             stats.height.store(tip.height.0, Ordering::Relaxed);
         }
+        let waiters = Arc::new(Waiters::default());
+        let pool = Pool::new(config.mempool_capacity);
+        let (_, genesis_root) = genesis_state(&genesis);
+        let ledger = NodeLedger {
+            store: store.clone(),
+            genesis_tip: Tip {
+                height: Height(0),
+                hash: genesis.chain_id(),
+                time: genesis.time,
+                state_root: genesis_root,
+            },
+            waiters: waiters.clone(),
+            events: events_tx,
+            stats: stats.clone(),
+        };
+        let me = keys.validator.public().sign;
+        let mut engine = EngineConfig::new(
+            genesis.clone(),
+            keys.validator.signing().clone(),
+            "ehrchain",
+        );
+        engine.max_block_txs = config.max_block_txs;
+        let peers = if config.peers.is_empty() {
+            vec![(me, config.p2p_listen)]
+        } else {
+            config.peers.clone()
+        };
+        let listen = config.p2p_listen;
+        let validator = ehrchain_consensus::validator::spawn(
+            engine,
+            PeerConfig {
+                listen,
+                peers,
+                storage: config.consensus_dir(),
+                worker_threads: config.consensus_threads,
+            },
+            ledger,
+            pool.clone(),
+            Arc::new(|reason: String| {
+                // A validator that cannot commit what the quorum finalized must not serve on.
+                tracing::error!(%reason, "consensus stopped; the node exits");
+                std::process::exit(70);
+            }),
+        )?;
         {
-            let (store, pending) = (store.clone(), pending.clone());
+            let (store, waiters, gossip) = (store.clone(), waiters.clone(), validator.gossip);
             std::thread::Builder::new()
                 .name("ehrchain-admission".into())
-                .spawn(move || mempool::run(submit_rx, produce_tx, store, pending))?;
-        }
-        {
-            let stats = stats.clone();
-            let max = config.max_block_txs;
-            std::thread::Builder::new()
-                .name("ehrchain-producer".into())
-                .spawn(move || {
-                    producer::run(builder, produce_rx, pending, events_tx, stats, max)
-                })?;
+                .spawn(move || mempool::run(submit_rx, pool, gossip, store, waiters))?;
         }
 
+        let genesis_for_check = genesis.clone();
         let node = Node {
             inner: Arc::new(Inner {
                 config,
@@ -152,6 +187,7 @@ impl Node {
                 validators,
                 submit: submit_tx,
                 integrity: Integrity::default(),
+                certificates: Arc::new(EngineCheck::new(&genesis_for_check)),
                 stats,
             }),
         };

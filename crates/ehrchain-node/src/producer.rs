@@ -1,35 +1,16 @@
-//! The block producer: a dedicated thread that takes verified transactions in batches, executes
-//! them on committed state, certifies the header with the validator key and commits block and
-//! state changes in one durable write. With a validator set of one it is the whole consensus; the
-//! consortium puts the engine in front of [`BlockBuilder`], which stays the same.
+//! A block built and committed without consensus: execute on committed state, sign the header
+//! with the validator key, commit. The node itself commits only what the consensus engine
+//! finalized (see `ehrchain-consensus`); this remains for benchmarks that measure execution and
+//! storage alone, and for tools that build chains offline.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use ehrchain_crypto::{Hash, PublicKey, SigningKey};
 use ehrchain_ledger::{execute, genesis_state, BlockContext};
 use ehrchain_store::Store;
-use ehrchain_types::{
-    Block, BlockHeader, Certificate, Genesis, Height, Receipt, Timestamp, TxId, VerifiedTx,
-};
-use tokio::sync::{mpsc, oneshot};
+use ehrchain_types::{Block, BlockHeader, Certificate, Genesis, Height, Timestamp, VerifiedTx};
 
-use crate::error::{NodeError, SubmitError};
-use crate::node::{now_ms, Committed, NodeStats};
-
-/// A transaction waiting for its block, and who to tell.
-pub(crate) struct Pending {
-    pub tx: VerifiedTx,
-    pub reply: Option<oneshot::Sender<Result<Committed, SubmitError>>>,
-}
-
-/// A committed block, for the tasks that act on what it says.
-#[derive(Debug, Clone)]
-pub struct CommittedBlock {
-    pub header: BlockHeader,
-    pub txs: Vec<VerifiedTx>,
-    pub receipts: Vec<Receipt>,
-}
+use crate::error::NodeError;
 
 /// The synchronous part of block production: given a batch and a time, make and commit a block.
 pub struct BlockBuilder {
@@ -87,9 +68,7 @@ impl BlockBuilder {
             state_root: ex.state_root,
             proposer: self.key.public(),
         };
-        let certificate = Certificate {
-            votes: vec![header.sign(&self.key)],
-        };
+        let certificate = Certificate::Votes(vec![header.sign(&self.key)]);
         let block = Block {
             header,
             certificate,
@@ -102,65 +81,5 @@ impl BlockBuilder {
         self.tip_time = time;
         self.state_root = block.header.state_root;
         Ok(block)
-    }
-}
-
-/// The producer thread's loop: wait for work, take what is queued (up to a block), build, reply.
-pub(crate) fn run(
-    mut builder: BlockBuilder,
-    mut inbox: mpsc::Receiver<Pending>,
-    pending_ids: Arc<Mutex<HashSet<TxId>>>,
-    events: mpsc::Sender<CommittedBlock>,
-    stats: Arc<NodeStats>,
-    max_block_txs: usize,
-) {
-    let mut batch: Vec<Pending> = Vec::with_capacity(max_block_txs);
-    while let Some(first) = inbox.blocking_recv() {
-        batch.push(first);
-        while batch.len() < max_block_txs {
-            match inbox.try_recv() {
-                Ok(p) => batch.push(p),
-                Err(_) => break,
-            }
-        }
-        let (txs, replies): (Vec<VerifiedTx>, Vec<_>) =
-            batch.drain(..).map(|p| (p.tx, p.reply)).unzip();
-        let block = match builder.build(&txs, Timestamp(now_ms())) {
-            Ok(b) => b,
-            Err(e) => {
-                // A block that cannot be committed leaves state unknown: stop rather than limp on.
-                tracing::error!(error = %e, "block production failed; the producer stops");
-                for r in replies.into_iter().flatten() {
-                    let _ = r.send(Err(SubmitError::Stopped));
-                }
-                return;
-            }
-        };
-        stats.record_block(&block);
-        {
-            let mut ids = pending_ids.lock().expect("pending set poisoned");
-            for t in &txs {
-                ids.remove(&t.id());
-            }
-        }
-        for (index, (reply, receipt)) in replies.into_iter().zip(&block.receipts).enumerate() {
-            if let Some(r) = reply {
-                let _ = r.send(Ok(Committed {
-                    tx: receipt.tx,
-                    height: block.header.height,
-                    index: index as u32,
-                    time: block.header.time,
-                    outcome: receipt.outcome,
-                }));
-            }
-        }
-        let event = CommittedBlock {
-            header: block.header,
-            txs,
-            receipts: block.receipts,
-        };
-        if events.blocking_send(event).is_err() {
-            tracing::debug!("effects task gone; producer continues without it");
-        }
     }
 }

@@ -203,6 +203,24 @@ impl Store {
         Ok(txn.open_table(BLOCK_INDEX)?.len()?)
     }
 
+    /// The tip header (`None` at genesis) and a view of state exactly as of it, read in one
+    /// transaction so the two agree.
+    pub fn snapshot_at_tip(&self) -> Result<(Option<BlockHeader>, Snapshot), StoreError> {
+        let txn = self.db.begin_read()?;
+        let tip = match txn.open_table(META)?.get(TIP_KEY)? {
+            None => None,
+            Some(bytes) => {
+                Some(BlockHeader::from_bytes(bytes.value()).map_err(|e| damaged("tip header", e))?)
+            }
+        };
+        Ok((
+            tip,
+            Snapshot {
+                state: txn.open_table(STATE)?,
+            },
+        ))
+    }
+
     /// A consistent view of committed state.
     pub fn snapshot(&self) -> Result<Snapshot, StoreError> {
         let txn = self.db.begin_read()?;

@@ -59,18 +59,36 @@ impl Vote {
     }
 }
 
-/// Signatures of validators over one header. With a validator set of one (the embedded default)
-/// it holds the proposer's signature alone.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct Certificate {
-    pub votes: Vec<Vote>,
+/// What certifies a header. The embedded single-node producer of old signed headers with ed25519
+/// [`Vote`]s; the consensus engine certifies with its finalization, which the core carries as
+/// opaque bytes and `ehrchain-consensus` verifies against the genesis validator set (see
+/// `ehrchain_ledger::CertificateCheck`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Certificate {
+    /// Signatures of validators over the header hash under [`BLOCK_NAMESPACE`].
+    Votes(Vec<Vote>),
+    /// The consensus engine's finalization of the header hash, in the engine's own encoding.
+    Engine(Vec<u8>),
+}
+
+/// The largest engine certificate carried: one ed25519 signature and index per validator, with room.
+pub const MAX_ENGINE_CERTIFICATE: usize = 64 * 1024;
+
+impl Default for Certificate {
+    fn default() -> Self {
+        Certificate::Votes(Vec::new())
+    }
 }
 
 impl Certificate {
-    /// True if more than two thirds of `validators` signed `header_hash` (each counted once).
+    /// True if these are [`Vote`]s of more than two thirds of `validators` over `header_hash`
+    /// (each counted once). An engine certificate is never a vote quorum: check it with the engine.
     pub fn is_quorum_of(&self, validators: &[PublicKey], header_hash: &Hash) -> bool {
+        let Certificate::Votes(votes) = self else {
+            return false;
+        };
         let mut seen: Vec<&PublicKey> = Vec::new();
-        for vote in &self.votes {
+        for vote in votes {
             if validators.contains(&vote.validator)
                 && !seen.contains(&&vote.validator)
                 && vote.verify(header_hash)
@@ -79,6 +97,14 @@ impl Certificate {
             }
         }
         3 * seen.len() > 2 * validators.len()
+    }
+
+    /// The votes, if this is a vote certificate.
+    pub fn votes(&self) -> &[Vote] {
+        match self {
+            Certificate::Votes(v) => v,
+            Certificate::Engine(_) => &[],
+        }
     }
 }
 
@@ -143,20 +169,38 @@ impl Canonical for BlockHeader {
 
 impl Canonical for Certificate {
     fn encode(&self, enc: &mut Encoder) {
-        enc.seq(&self.votes, |e, v| {
-            e.value(&v.validator);
-            e.value(&v.signature);
-        });
+        match self {
+            Certificate::Votes(votes) => {
+                enc.u8(0);
+                enc.seq(votes, |e, v| {
+                    e.value(&v.validator);
+                    e.value(&v.signature);
+                });
+            }
+            Certificate::Engine(bytes) => {
+                enc.u8(1);
+                enc.bytes(bytes);
+            }
+        }
     }
     fn decode(dec: &mut Decoder<'_>) -> Result<Self, DecodeError> {
-        Ok(Certificate {
-            votes: dec.seq(limits::MAX_VALIDATORS, "certificate", |d| {
-                Ok(Vote {
-                    validator: d.value()?,
-                    signature: d.value()?,
-                })
-            })?,
-        })
+        match dec.u8("certificate kind")? {
+            0 => Ok(Certificate::Votes(dec.seq(
+                limits::MAX_VALIDATORS,
+                "certificate",
+                |d| {
+                    Ok(Vote {
+                        validator: d.value()?,
+                        signature: d.value()?,
+                    })
+                },
+            )?)),
+            1 => Ok(Certificate::Engine(
+                dec.bytes(MAX_ENGINE_CERTIFICATE, "engine certificate")?
+                    .to_vec(),
+            )),
+            _ => Err(DecodeError::Invalid("certificate kind")),
+        }
     }
 }
 

@@ -13,6 +13,7 @@ pub mod vocab;
 
 pub use block::{
     Block, BlockHeader, Certificate, Genesis, GenesisValidator, Vote, BLOCK_NAMESPACE,
+    MAX_ENGINE_CERTIFICATE,
 };
 pub use codec::{limits, Canonical, DecodeError, Decoder, Encoder};
 pub use id::{AgentId, GrantId, Height, OrgId, ParseIdError, PatientId, RecordId, Timestamp};
