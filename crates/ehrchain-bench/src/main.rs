@@ -3,11 +3,13 @@
 //! - `tx`: committed signed transactions per second on the embedded node;
 //! - `tx-stages`: the same workload, the node's per-block stages timed one by one;
 //! - `ingest`: encrypt + CID + store of a large record, end to end and per stage;
-//! - `reads`: authorised reads per second over HTTP on loopback, each with its audit event.
+//! - `reads`: authorised reads per second over HTTP on loopback, each with its audit event;
+//! - `cluster`: consortia of N validators under rising offered load (latency, failures, CPU).
 //!
 //! Every run prints the machine's facts and its exact command line, then a result table
 //! (`--json`: the JSON document on stdout, the table on stderr). Build with `--release`.
 
+mod cluster;
 mod ingest;
 mod machine;
 mod reads;
@@ -42,6 +44,8 @@ enum Command {
     Ingest(ingest::IngestArgs),
     /// Authorised reads per second over HTTP/1 on loopback, each committing its access event.
     Reads(reads::ReadsArgs),
+    /// Consortia of 1, 4, 7, 10 validators under rising offered load (the seeds' evaluation).
+    Cluster(cluster::ClusterArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -57,5 +61,6 @@ fn main() -> anyhow::Result<()> {
         Command::TxStages(a) => stages::run(a, quiet, cli.json),
         Command::Ingest(a) => ingest::run(a, quiet, cli.json),
         Command::Reads(a) => reads::run(a, quiet, cli.json),
+        Command::Cluster(a) => cluster::run(a, cli.json),
     }
 }

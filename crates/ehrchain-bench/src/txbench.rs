@@ -166,7 +166,12 @@ fn outcome_name(o: &Outcome) -> String {
 }
 
 /// Submits setup transactions and insists that each was applied.
-async fn setup_phase(node: &Node, what: &str, txs: Vec<SignedTx>, clients: usize) -> Result<()> {
+pub async fn setup_phase(
+    node: &Node,
+    what: &str,
+    txs: Vec<SignedTx>,
+    clients: usize,
+) -> Result<()> {
     let n = txs.len();
     let d = drive(node, txs, clients).await;
     if !d.errors.is_empty() {
@@ -190,7 +195,7 @@ async fn setup_phase(node: &Node, what: &str, txs: Vec<SignedTx>, clients: usize
 }
 
 /// Registers the hospital and its doctors through the node's own admin flows.
-async fn register_staff(node: &Node, world: &World) -> Result<()> {
+pub async fn register_staff(node: &Node, world: &World) -> Result<()> {
     let (org, c) = node
         .create_organisation("Bench General Hospital", OrgKind::Hospital)
         .await
