@@ -13,7 +13,7 @@ use ehrchain_crypto::{
     keyfile, sha256, verify, Cid, CryptoError, Decryptor, EncryptionKey, Hash, KdfParams,
     PublicKey, Signature, StreamError,
 };
-use ehrchain_ledger::{check_block as ledger_check_block, InclusionProof, ProofError};
+use ehrchain_ledger::{check_block as ledger_check_block, InclusionProof, ProofError, VotesOnly};
 use ehrchain_types::{
     limits, verify_all, ActorRef, AgentId, AgentState, AuditEntry, Basis, Block, BlockHeader,
     BreakGlassState, Canonical, Category, CategoryPattern, Certificate, Decoder, Genesis, GrantId,
@@ -209,7 +209,7 @@ pub fn check_block(data: &[u8]) {
     assert_eq!(block.receipts.len(), block.txs.len());
 
     let mut validators: Vec<PublicKey> = Vec::new();
-    for v in &block.certificate.votes {
+    for v in block.certificate.votes() {
         if !validators.contains(&v.validator) {
             validators.push(v.validator);
         }
@@ -221,6 +221,7 @@ pub fn check_block(data: &[u8]) {
         parent_height,
         block.header.time.0,
         &validators,
+        &VotesOnly,
     );
     // A block that passes the structural check yields verifying proofs for its transactions.
     for index in [0, block.txs.len() / 2, block.txs.len().saturating_sub(1)] {
@@ -278,7 +279,7 @@ pub fn check_inclusion_proof(data: &[u8]) {
     };
     let own: Vec<PublicKey> = proof
         .certificate
-        .votes
+        .votes()
         .iter()
         .map(|v| v.validator)
         .collect();

@@ -285,12 +285,10 @@ pub fn make_block(height: u64, prev: Hash, txs: Vec<SignedTx>) -> Block {
         state_root: sha256(b"state root"),
         proposer: signing_key(VALIDATOR).public(),
     };
-    let certificate = Certificate {
-        votes: vec![
-            header.sign(&signing_key(VALIDATOR)),
-            header.sign(&signing_key(VALIDATOR_2)),
-        ],
-    };
+    let certificate = Certificate::Votes(vec![
+        header.sign(&signing_key(VALIDATOR)),
+        header.sign(&signing_key(VALIDATOR_2)),
+    ]);
     Block {
         header,
         certificate,

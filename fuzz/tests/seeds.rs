@@ -128,8 +128,15 @@ fn seeds_reach_the_success_paths() {
     let genesis = fixtures::sample_genesis();
     let mut parent = (genesis.chain_id(), 0u64, genesis.time.0);
     for b in fixtures::sample_blocks() {
-        ehrchain_ledger::check_block(&b, &parent.0, parent.1, parent.2, &validators)
-            .expect("sample blocks pass the structural check");
+        ehrchain_ledger::check_block(
+            &b,
+            &parent.0,
+            parent.1,
+            parent.2,
+            &validators,
+            &ehrchain_ledger::VotesOnly,
+        )
+        .expect("sample blocks pass the structural check");
         parent = (b.header.hash(), b.header.height.0, b.header.time.0);
     }
 }
