@@ -143,6 +143,7 @@ pub fn app(state: AppState) -> Router {
             post(put_persona).get(find_persona).layer(small),
         )
         .route("/v1/personas/{patient}", get(persona))
+        .merge(crate::web::routes().layer(small))
         .fallback(|| async { ApiError::not_found("no such route; see /openapi.json") })
         .layer(middleware::from_fn_with_state(state.clone(), count))
         .with_state(state)

@@ -72,6 +72,9 @@ pub(crate) struct Inner {
     pub submit: mpsc::Sender<Submission>,
     pub integrity: Integrity,
     pub stats: Arc<NodeStats>,
+    /// Serialises read-modify-write of web accounts (sign-up, TOTP step, approval).
+    pub accounts_lock: std::sync::Mutex<()>,
+    pub throttle: crate::accounts::Throttle,
 }
 
 /// A running node. Cheap to clone; the threads stop when the last clone is dropped.
@@ -153,6 +156,8 @@ impl Node {
                 submit: submit_tx,
                 integrity: Integrity::default(),
                 stats,
+                accounts_lock: std::sync::Mutex::new(()),
+                throttle: crate::accounts::Throttle::default(),
             }),
         };
         let report = node.verify_integrity().await?;
