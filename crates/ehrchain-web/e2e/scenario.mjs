@@ -1,0 +1,259 @@
+// The end-to-end scenario in headless Chromium, against a real node started by
+// crates/ehrchain-cli/tests/web.rs:
+//   an org admin and a doctor request staff accounts; the node operator approves the admin (CLI);
+//   the admin approves the doctor in the UI; a patient signs up, uploads a record, opens it
+//   (decrypted in the page), grants the doctor; the doctor opens it; the patient revokes; the
+//   doctor is refused; the patient's access history shows the doctor's read and the refusal;
+//   the patient erases the record and sees the node's erasure receipt.
+// Throughout, every response the node sent is recorded: none may contain the record's plaintext.
+//
+// usage: node scenario.mjs <node url> <data dir> <ehrchain binary> [screenshot dir]
+
+import { execFileSync } from 'node:child_process';
+import { createHmac, randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { launch, check, expectText } from './harness.mjs';
+
+const [url, dataDir, bin, shots] = process.argv.slice(2);
+if (!bin) throw new Error('usage: node scenario.mjs <node url> <data dir> <ehrchain binary> [screenshot dir]');
+if (shots) mkdirSync(shots, { recursive: true });
+
+function totp(base32) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = 0;
+  let value = 0;
+  const out = [];
+  for (const c of base32) {
+    value = (value << 5) | alphabet.indexOf(c);
+    bits += 5;
+    if (bits >= 8) {
+      out.push((value >>> (bits - 8)) & 0xff);
+      bits -= 8;
+    }
+  }
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 30000)));
+  const d = createHmac('sha1', Buffer.from(out)).update(counter).digest();
+  const o = d[19] & 0xf;
+  const code = ((d[o] & 0x7f) << 24) | (d[o + 1] << 16) | (d[o + 2] << 8) | d[o + 3];
+  return String(code % 1000000).padStart(6, '0');
+}
+
+async function shot(page, name, opts = {}) {
+  if (shots) await page.screenshot({ path: `${shots}/${name}.png`, fullPage: true, ...opts });
+}
+
+const browser = await launch();
+const results = [];
+const step = (name) => results.push(name);
+const PASSWORD = 'correct horse battery staple';
+
+try {
+  // --- staff sign-up requests ---------------------------------------------------------------
+  const adminCtx = await browser.newContext();
+  const admin = await adminCtx.newPage();
+  const home = await admin.goto(`${url}/`);
+  const csp = home.headers()['content-security-policy'] || '';
+  check(csp.includes("script-src 'self'") && csp.includes("default-src 'none'") && !csp.includes('unsafe'), `strict CSP on the page, got ${csp}`);
+  await admin.waitForSelector('text=Your health records, under your control');
+  await shot(admin, 'home');
+
+  async function requestStaff(page, role, name, login) {
+    await page.goto(`${url}/#/staff/signup`);
+    await page.selectOption('select[name=role]', role);
+    await page.fill('input[name=name]', name);
+    await page.fill('input[name=licence]', `${role.toUpperCase()}-1`);
+    await page.fill('input[name=login]', login);
+    await page.fill('input[name=password]', PASSWORD);
+    await page.click('button:has-text("Send request")');
+    const secret = await page.locator('[data-totp]').getAttribute('data-totp', { timeout: 30000 });
+    check(/^[A-Z2-7]{32}$/.test(secret), `a base32 TOTP secret, got ${secret}`);
+    return secret;
+  }
+  const adminSecret = await requestStaff(admin, 'org-admin', 'Ada Admin', 'ada.admin');
+  await shot(admin, 'staff-signup');
+  const doctorCtx = await browser.newContext();
+  const doctor = await doctorCtx.newPage();
+  const doctorSecret = await requestStaff(doctor, 'doctor', 'Dr Rao', 'dr.rao');
+  step('staff requests made; each got a TOTP secret');
+
+  // A pending account cannot log in yet.
+  await doctor.goto(`${url}/#/login?staff`);
+  await doctor.fill('input[name=login]', 'dr.rao');
+  await doctor.fill('input[name=password]', PASSWORD);
+  await doctor.fill('input[name=code]', totp(doctorSecret));
+  await doctor.click('button:has-text("Log in")');
+  await expectText(doctor, '[role=alert]', 'waiting for your organisation');
+  step('a pending staff account is refused with what to do next');
+
+  // The node operator bootstraps the first org admin.
+  execFileSync(bin, ['--node', url, 'staff', 'approve', '--data-dir', dataDir, '--login', 'ada.admin'], { stdio: 'inherit' });
+
+  async function staffLogin(page, login, secret) {
+    await page.goto(`${url}/#/login?staff`);
+    await page.fill('input[name=login]', login);
+    await page.fill('input[name=password]', PASSWORD);
+    await page.fill('input[name=code]', totp(secret));
+    await page.click('button:has-text("Log in")');
+    await page.waitForSelector('#my-agent-id', { timeout: 30000 });
+    return page.locator('#my-agent-id').textContent();
+  }
+  // A wrong code is refused.
+  await admin.goto(`${url}/#/login?staff`);
+  await admin.fill('input[name=login]', 'ada.admin');
+  await admin.fill('input[name=password]', PASSWORD);
+  await admin.fill('input[name=code]', String((Number(totp(adminSecret)) + 1) % 1000000).padStart(6, '0'));
+  await admin.click('button:has-text("Log in")');
+  await expectText(admin, '[role=alert]', 'Check the login name, password');
+  step('a wrong TOTP code is refused');
+  await staffLogin(admin, 'ada.admin', adminSecret);
+  await admin.waitForSelector('[data-login="dr.rao"]');
+  await shot(admin, 'admin-approvals');
+  await admin.click('[data-login="dr.rao"] button');
+  await expectText(admin, '[data-login="dr.rao"] .status', 'Approved');
+  step('org admin approved the doctor in the UI');
+
+  const doctorId = await staffLogin(doctor, 'dr.rao', doctorSecret);
+  check(/^ag_[0-9a-f]{32}$/.test(doctorId), `doctor id ${doctorId}`);
+  step('doctor logged in with password and TOTP');
+
+  // --- patient -------------------------------------------------------------------------------
+  const patientCtx = await browser.newContext();
+  const patient = await patientCtx.newPage();
+  const marker = `HbA1c-${randomBytes(8).toString('hex')}`;
+  const plaintext = JSON.stringify({ resourceType: 'Observation', code: { text: marker }, valueQuantity: { value: 6.1, unit: '%' } });
+  const seen = []; // every response body the node sent to any page
+  for (const ctx of [patientCtx, doctorCtx]) {
+    ctx.on('response', async (r) => {
+      try {
+        seen.push({ url: r.url(), body: await r.body() });
+      } catch {
+        /* redirects have no body */
+      }
+    });
+  }
+
+  await patient.goto(`${url}/#/patient/signup`);
+  await shot(patient, 'patient-signup');
+  await patient.fill('input[name=login]', 'alice');
+  await patient.fill('input[name=password]', PASSWORD);
+  await patient.fill('input[name=password2]', PASSWORD);
+  await patient.click('button:has-text("Create my account")');
+  await patient.waitForSelector('#my-patient-id', { timeout: 60000 });
+  const patientId = await patient.locator('#my-patient-id').textContent();
+  check(/^pt_[0-9a-f]{32}$/.test(patientId), `patient id ${patientId}`);
+  step('patient signed up (keys made in the browser, pseudonym registered)');
+
+  await patient.setInputFiles('#upload input[type=file]', { name: 'lab.json', mimeType: 'application/fhir+json', buffer: Buffer.from(plaintext) });
+  await patient.selectOption('#upload select[name=category]', 'Observation/laboratory');
+  await patient.click('#upload button[type=submit]');
+  await expectText(patient, '#upload .status', 'Stored as');
+  await patient.waitForSelector('#records [data-open]', { timeout: 30000 });
+  const recordId = await patient.locator('#records [data-open]').first().getAttribute('data-open');
+  step(`patient uploaded record ${recordId}`);
+
+  // The patient's own view: decrypted in the page from ciphertext.
+  await patient.click(`[data-open="${recordId}"]`);
+  await expectText(patient, '.viewer pre', marker);
+  const ownRead = seen.filter((s) => s.url.includes(`/v1/records/${recordId}/read`));
+  check(ownRead.length === 1, `one read response for the patient's open, got ${ownRead.length}`);
+  check(ownRead[0].body.subarray(0, 4).toString() === 'EHRS', 'the read response is a STREAM ciphertext');
+  check(!ownRead[0].body.includes(marker), 'the read response does not contain the plaintext');
+  step('patient opened the record: the node sent ciphertext only, the page decrypted it');
+  await shot(patient, 'patient-record-open');
+
+  // Grant the doctor, with the plain-language summary.
+  await patient.fill('#grant-form input[name=agent]', doctorId);
+  await patient.check('#grant-form input[value=laboratory]');
+  await patient.selectOption('#grant-form select[name=purpose]', 'treatment');
+  await patient.selectOption('#grant-form select[name=days]', '7');
+  await expectText(patient, '#grant-summary', 'Dr Rao (doctor');
+  const summary = await patient.locator('#grant-summary').textContent();
+  check(summary.includes('lab results') && summary.includes('your treatment') && summary.includes('until'), `grant summary says what, for what, until when: ${summary}`);
+  await shot(patient, 'patient-grant-form');
+  await patient.click('#grant-form button[type=submit]');
+  await expectText(patient, '#grant-form .status', '1 existing record key(s) shared');
+  step('patient granted the doctor (signed in the browser; key re-sealed)');
+
+  // The doctor sees the patient and opens the record.
+  await doctor.goto(`${url}/#/`);
+  await doctor.goto(`${url}/#/staff`);
+  await doctor.waitForSelector(`[data-patient="${patientId}"] button`);
+  await doctor.click(`[data-patient="${patientId}"] button`);
+  await doctor.click(`#patient-detail [data-open="${recordId}"]`);
+  await expectText(doctor, '#patient-detail .viewer pre', marker);
+  step('doctor opened the record');
+  await shot(doctor, 'doctor-dashboard');
+
+  // The patient revokes; the doctor's next open is refused.
+  await patient.goto(`${url}/#/`);
+  await patient.goto(`${url}/#/patient`);
+  await patient.click('[data-revoke]');
+  await patient.waitForSelector('#grants .grant.ended');
+  step('patient revoked the grant');
+  await doctor.click(`#patient-detail [data-open="${recordId}"]`);
+  await expectText(doctor, `#patient-detail tr[data-record="${recordId}"] [role=alert]`, 'You do not have access');
+  check((await doctor.locator('#patient-detail .viewer').count()) === 0, 'no record shown to the doctor after revocation');
+  step('doctor refused after revocation');
+
+  // The patient's access history: the doctor's read and the refusal.
+  await patient.goto(`${url}/#/`);
+  await patient.goto(`${url}/#/patient`);
+  await patient.waitForSelector('#history');
+  const rows = await patient.locator(`#history tr[data-kind=access][data-record="${recordId}"]`).allTextContents();
+  const byDoctor = rows.filter((r) => r.includes('Dr Rao'));
+  check(byDoctor.some((r) => /grant gr_[0-9a-f]{32}/.test(r) && r.includes('treatment')), `history shows the doctor's read under the grant: ${JSON.stringify(byDoctor)}`);
+  check(byDoctor.some((r) => r.includes('REFUSED')), `history shows the doctor's refusal: ${JSON.stringify(byDoctor)}`);
+  check(rows.some((r) => r.includes('You')), 'history shows the patient\u2019s own read');
+  step('access history shows the doctor\u2019s read and the refusal');
+  await shot(patient, 'patient-dashboard');
+  await patient.setViewportSize({ width: 390, height: 844 });
+  await shot(patient, 'patient-dashboard-phone', { fullPage: false });
+  await patient.setViewportSize({ width: 1280, height: 720 });
+
+  await patient.goto(`${url}/#/patient/report`);
+  await patient.waitForSelector('text=Disclosures');
+  const report = await patient.locator('.report').textContent();
+  check(report.includes('Dr Rao') && report.includes('refused') && report.includes(`disclosed under gr_`), 'the report lists the disclosure and the refusal');
+  await shot(patient, 'patient-report');
+  step('printable report lists disclosures');
+
+  // Erasure with its receipt.
+  await patient.goto(`${url}/#/patient`);
+  await patient.click(`[data-erase="${recordId}"]`);
+  await patient.click(`[data-erase="${recordId}"]`);
+  let receipts = 0;
+  for (let i = 0; i < 30 && !receipts; i++) {
+    await patient.goto(`${url}/#/`);
+    await patient.goto(`${url}/#/patient`);
+    await patient.waitForSelector('#records');
+    const t = await patient.locator(`#records tr[data-record="${recordId}"]`).textContent();
+    const m = /(\d+) erasure receipt/.exec(t || '');
+    receipts = m ? Number(m[1]) : 0;
+    if (!receipts) await patient.waitForTimeout(500);
+  }
+  check(receipts === 1, `one erasure receipt from the node's validator, got ${receipts}`);
+  step('patient erased the record and sees the erasure receipt');
+
+  // The plaintext never came from the node, in any response to the patient or the doctor.
+  check(seen.length > 10, `responses were recorded (${seen.length})`);
+  const leaks = seen.filter((s) => s.body.includes(marker)).map((s) => s.url);
+  check(leaks.length === 0, `no node response carried the plaintext; leaked in ${leaks.join(', ')}`);
+  step(`none of ${seen.length} node responses contained the plaintext`);
+
+  // The auditor's view.
+  const auditor = await (await browser.newContext()).newPage();
+  await auditor.goto(`${url}/#/ledger`);
+  await auditor.waitForSelector('#blocks tbody tr');
+  await expectText(auditor, '#tamper-alerts', 'No tamper');
+  check((await auditor.locator('#validators li').count()) === 1, 'one validator listed');
+  await shot(auditor, 'ledger');
+  step('auditor view lists blocks, the validator and no alerts');
+
+  console.log(JSON.stringify({ ok: true, steps: results }));
+} catch (err) {
+  console.log(JSON.stringify({ ok: false, steps: results, error: String(err && err.stack || err) }));
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
