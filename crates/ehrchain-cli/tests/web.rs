@@ -396,14 +396,19 @@ fn browser_patient_grants_doctor_reads_revokes_refused() {
     let tmp = tempfile::tempdir().expect("tmp");
     let data = tmp.path().join("node");
     let node = NodeProc::start(&data);
-    let out = Command::new(BIN)
-        .args(["--node", &node.url, "org", "create", "--data-dir"])
-        .arg(&data)
-        .args(["--name", "St Mary's Hospital", "--kind", "hospital"])
-        .env("EHRCHAIN_NODE_PASSPHRASE", NODE_PASS)
-        .output()
-        .expect("org create");
-    assert!(out.status.success(), "{out:?}");
+    for (name, kind) in [
+        ("St Mary's Hospital", "hospital"),
+        ("Acme Insurance", "insurer"),
+    ] {
+        let out = Command::new(BIN)
+            .args(["--node", &node.url, "org", "create", "--data-dir"])
+            .arg(&data)
+            .args(["--name", name, "--kind", kind])
+            .env("EHRCHAIN_NODE_PASSPHRASE", NODE_PASS)
+            .output()
+            .expect("org create");
+        assert!(out.status.success(), "{out:?}");
+    }
     let shots = std::env::var("EHRCHAIN_SCREENSHOTS").unwrap_or_default();
     let r = run_script(
         "scenario.mjs",
@@ -424,7 +429,10 @@ fn browser_patient_grants_doctor_reads_revokes_refused() {
     for must in [
         "patient opened the record: the node sent ciphertext only",
         "doctor opened the record",
+        "insurer sees and opens only the record its payment grant covers",
         "doctor refused after revocation",
+        "read under it",
+        "break-glass alert first",
         "access history shows the doctor",
         "sees the erasure receipt",
         "node responses contained the plaintext",

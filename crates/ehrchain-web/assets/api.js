@@ -22,6 +22,7 @@ const NEXT = {
   unauthorised: 'Your session could not be verified. Check this device\u2019s clock, then log in again.',
   replay: 'This action was already submitted. Refresh the page to see its result.',
   overloaded: 'The node is busy. Wait a few seconds and try again.',
+  not_authorised: 'The ledger refused: adding records for a patient needs their grant to add records of this kind, or a declared break-glass. Ask the patient.',
   no_envelope: 'The record key has not been shared with you yet. Ask the patient to grant again.',
 };
 
@@ -30,7 +31,10 @@ export function explain(err) {
     const next = NEXT[err.code];
     return next ? `${next} (${err.code}: ${err.message})` : `${err.message} (${err.code})`;
   }
-  if (err instanceof TypeError) return 'The node could not be reached. Check that it is running, then try again.';
+  // fetch rejects with a TypeError only when the request could not be made at all.
+  if (err instanceof TypeError && /fetch|network/i.test(err.message)) {
+    return 'The node could not be reached. Check that it is running and your connection, then try again.';
+  }
   return err.message || String(err);
 }
 

@@ -97,6 +97,13 @@ export async function grant(s, spec) {
     kind: 'grant', grant: id, grantee: spec.grantee, categories: spec.categories, records: spec.records || [],
     mode: 'read', purpose: spec.purpose, notBefore: spec.notBefore, expires: spec.expires,
   }));
+  if (spec.append) {
+    // A separate grant: one grant has one mode. Revoking the read grant leaves this one.
+    await api.submit(await signTx(s.identity, {
+      kind: 'grant', grant: newId('gr_'), grantee: spec.grantee, categories: spec.categories, records: spec.records || [],
+      mode: 'append', purpose: spec.purpose, notBefore: spec.notBefore, expires: spec.expires,
+    }));
+  }
   const g = spec.grantee;
   const key = g.kind === 'agent'
     ? (await api.get(`/v1/agents/${g.id}`)).encrypt_key

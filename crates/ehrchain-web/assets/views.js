@@ -105,13 +105,13 @@ export const CATEGORIES = [
 ];
 const categoryLabel = (c) => (CATEGORIES.find(([k]) => k === c) || [c, c])[1];
 const SCOPES = [
-  ['laboratory', 'lab results and lab reports'],
-  ['vital-signs', 'vital signs'],
-  ['clinical-note', 'clinical notes'],
-  ['ImagingStudy', 'imaging'],
-  ['MedicationRequest', 'prescriptions'],
-  ['Condition', 'diagnoses'],
-  ['Immunization', 'immunisations'],
+  ['laboratory', 'your lab results and lab reports'],
+  ['vital-signs', 'your vital signs'],
+  ['clinical-note', 'your clinical notes'],
+  ['ImagingStudy', 'your imaging'],
+  ['MedicationRequest', 'your prescriptions'],
+  ['Condition', 'your diagnoses'],
+  ['Immunization', 'your immunisations'],
   ['*', 'all your records, including future ones'],
 ];
 const PURPOSE_TEXT = {
@@ -389,8 +389,9 @@ async function grantsSection(s, grants, orgs, rerender) {
   for (const g of grants) {
     const st = status();
     const what = g.categories.map((c) => (SCOPES.find(([k]) => k === c) || [c, c])[1]).join(', ');
-    const line = h('div', { class: `grant ${g.live ? 'live' : 'ended'}`, 'data-grant': g.id },
-      h('p', {}, h('strong', {}, await granteeName(g.grantee)), ` may read your ${what} for ${PURPOSE_TEXT[g.purpose] || g.purpose}, until ${when(g.expires)}.`),
+    const verb = g.mode === 'append' ? 'may add new records to' : 'may read';
+    const line = h('div', { class: `grant ${g.live ? 'live' : 'ended'}`, 'data-grant': g.id, 'data-mode': g.mode },
+      h('p', {}, h('strong', {}, await granteeName(g.grantee)), ` ${verb} ${what}, for ${PURPOSE_TEXT[g.purpose] || g.purpose}, until ${when(g.expires)}.`),
       h('p', { class: 'meta' }, g.revoked ? `Revoked ${when(g.revoked)}.` : g.live ? `Granted ${when(g.granted)} (grant ${g.id}).` : 'Expired or not yet started.'));
     if (g.live) {
       line.append(h('button', { class: 'danger', 'data-revoke': g.id, onclick: async () => {
@@ -413,6 +414,8 @@ function grantForm(s, orgs, done) {
   const scopes = SCOPES.map(([k, l]) => h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'scope', value: k }), ` ${l}`));
   const purpose = h('select', { name: 'purpose' }, PURPOSES.map((p) => h('option', { value: p }, PURPOSE_TEXT[p])));
   const days = h('select', { name: 'days' }, [[1, '1 day'], [7, '1 week'], [30, '30 days'], [365, '1 year']].map(([d, l]) => h('option', { value: d }, l)));
+  // Not named 'append': a form's named controls shadow its methods (form.append).
+  const append = h('input', { type: 'checkbox', name: 'add-records' });
   const summary = h('p', { class: 'summary', 'aria-live': 'polite', id: 'grant-summary' });
   const st = status();
   let grantee = null;
@@ -432,14 +435,15 @@ function grantForm(s, orgs, done) {
       grantee = { kind: 'organisation', id: org.value };
     }
     summary.textContent = grantee && chosen.length
-      ? `${who} will be able to read your ${chosen.join(', ')} for ${PURPOSE_TEXT[purpose.value]}, until ${until.toLocaleString()}. You can revoke this at any time; what they already read stays read.`
+      ? `${who} will be able to read ${chosen.join('; ')}${append.checked ? ', and add new records of these kinds' : ''}, for ${PURPOSE_TEXT[purpose.value]}, until ${until.toLocaleString()}. You can revoke this at any time; what they already read stays read.`
       : 'Choose who, and which records, to see exactly what you would share.';
   };
-  [kind, agent, org, purpose, days, ...scopes.map((l) => l.firstChild)].forEach((el) => el.addEventListener('input', update));
+  [kind, agent, org, purpose, days, append, ...scopes.map((l) => l.firstChild)].forEach((el) => el.addEventListener('input', update));
   const form = h('form', { class: 'panel', id: 'grant-form' },
     h('h3', {}, 'Give access'),
     field('To', h('div', {}, kind, agent, org)),
     h('fieldset', {}, h('legend', {}, 'Which records'), scopes),
+    h('label', { class: 'check' }, append, ' They may also add new records of these kinds (for a doctor who writes notes or results)'),
     field('For', purpose), field('For how long', days),
     summary,
     h('button', { type: 'submit', class: 'primary' }, 'Grant access'), st);
@@ -452,7 +456,7 @@ function grantForm(s, orgs, done) {
     if (!categories.length) return showError(st, new Error('Tick at least one kind of record.'));
     try {
       const now = Date.now();
-      const r = await flows.grant(s, { grantee, categories, purpose: purpose.value, notBefore: now - 60000, expires: now + Number(days.value) * 86400000 });
+      const r = await flows.grant(s, { grantee, categories, purpose: purpose.value, append: append.checked, notBefore: now - 60000, expires: now + Number(days.value) * 86400000 });
       showOk(st, `Granted (${r.id}); ${r.resealed} existing record key(s) shared.`);
       setTimeout(done, 800);
     } catch (err) { showError(st, err); }

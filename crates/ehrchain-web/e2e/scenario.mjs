@@ -2,9 +2,11 @@
 // crates/ehrchain-cli/tests/web.rs:
 //   an org admin and a doctor request staff accounts; the node operator approves the admin (CLI);
 //   the admin approves the doctor in the UI; a patient signs up, uploads a record, opens it
-//   (decrypted in the page), grants the doctor; the doctor opens it; the patient revokes; the
-//   doctor is refused; the patient's access history shows the doctor's read and the refusal;
-//   the patient erases the record and sees the node's erasure receipt.
+//   (decrypted in the page), grants the doctor; the doctor opens it; an insurer sees only what
+//   its payment grant covers; the patient revokes; the doctor is refused; with a standing
+//   emergency grant the doctor declares break-glass and reads, and the patient sees the alert
+//   first; the access history shows the doctor's read and the refusal; the report lists the
+//   disclosures; the patient erases the record and sees the node's erasure receipt.
 // Throughout, every response the node sent is recorded: none may contain the record's plaintext.
 //
 // usage: node scenario.mjs <node url> <data dir> <ehrchain binary> [screenshot dir]
@@ -58,8 +60,9 @@ try {
   await admin.waitForSelector('text=Your health records, under your control');
   await shot(admin, 'home');
 
-  async function requestStaff(page, role, name, login) {
+  async function requestStaff(page, role, name, login, org = "St Mary's Hospital") {
     await page.goto(`${url}/#/staff/signup`);
+    await page.selectOption('select[name=organisation]', { label: org });
     await page.selectOption('select[name=role]', role);
     await page.fill('input[name=name]', name);
     await page.fill('input[name=licence]', `${role.toUpperCase()}-1`);
@@ -75,6 +78,9 @@ try {
   const doctorCtx = await browser.newContext();
   const doctor = await doctorCtx.newPage();
   const doctorSecret = await requestStaff(doctor, 'doctor', 'Dr Rao', 'dr.rao');
+  const insurerCtx = await browser.newContext();
+  const insurer = await insurerCtx.newPage();
+  const insurerSecret = await requestStaff(insurer, 'insurer-officer', 'Ines Insurer', 'ines', 'Acme Insurance');
   step('staff requests made; each got a TOTP secret');
 
   // A pending account cannot log in yet.
@@ -86,8 +92,11 @@ try {
   await expectText(doctor, '[role=alert]', 'waiting for your organisation');
   step('a pending staff account is refused with what to do next');
 
-  // The node operator bootstraps the first org admin.
-  execFileSync(bin, ['--node', url, 'staff', 'approve', '--data-dir', dataDir, '--login', 'ada.admin'], { stdio: 'inherit' });
+  // The node operator bootstraps the first org admin (and approves the insurer, whose
+  // organisation has no admin of its own yet).
+  for (const login of ['ada.admin', 'ines']) {
+    execFileSync(bin, ['--node', url, 'staff', 'approve', '--data-dir', dataDir, '--login', login], { stdio: 'inherit' });
+  }
 
   async function staffLogin(page, login, secret) {
     await page.goto(`${url}/#/login?staff`);
@@ -123,7 +132,7 @@ try {
   const marker = `HbA1c-${randomBytes(8).toString('hex')}`;
   const plaintext = JSON.stringify({ resourceType: 'Observation', code: { text: marker }, valueQuantity: { value: 6.1, unit: '%' } });
   const seen = []; // every response body the node sent to any page
-  for (const ctx of [patientCtx, doctorCtx]) {
+  for (const ctx of [patientCtx, doctorCtx, insurerCtx]) {
     ctx.on('response', async (r) => {
       try {
         seen.push({ url: r.url(), body: await r.body() });
@@ -167,9 +176,10 @@ try {
   await patient.check('#grant-form input[value=laboratory]');
   await patient.selectOption('#grant-form select[name=purpose]', 'treatment');
   await patient.selectOption('#grant-form select[name=days]', '7');
+  await patient.check('#grant-form input[name=add-records]');
   await expectText(patient, '#grant-summary', 'Dr Rao (doctor');
   const summary = await patient.locator('#grant-summary').textContent();
-  check(summary.includes('lab results') && summary.includes('your treatment') && summary.includes('until'), `grant summary says what, for what, until when: ${summary}`);
+  check(summary.includes('lab results') && summary.includes('add new records') && summary.includes('your treatment') && summary.includes('until'), `grant summary says what, for what, until when: ${summary}`);
   await shot(patient, 'patient-grant-form');
   await patient.click('#grant-form button[type=submit]');
   await expectText(patient, '#grant-form .status', '1 existing record key(s) shared');
@@ -185,16 +195,78 @@ try {
   step('doctor opened the record');
   await shot(doctor, 'doctor-dashboard');
 
+  // The doctor adds a result for the patient, under the patient's grant to add records.
+  await doctor.setInputFiles('#patient-detail #upload input[type=file]', { name: 'potassium.json', mimeType: 'application/fhir+json', buffer: Buffer.from(JSON.stringify({ resourceType: 'Observation', code: { text: `K+ ${marker}` } })) });
+  await doctor.selectOption('#patient-detail #upload select[name=category]', 'Observation/laboratory');
+  await doctor.click('#patient-detail #upload button[type=submit]');
+  await expectText(doctor, '#patient-detail #upload .status', 'Stored as');
+  const doctorRecord = /rec_[0-9a-f]{32}/.exec(await doctor.locator('#patient-detail #upload .status').textContent())[0];
+  step(`doctor added record ${doctorRecord} under the patient's grant to add records`);
+
+  // The insurer sees only what its grant allows: lab results for payment, not the clinical note.
+  const insurerId = await staffLogin(insurer, 'ines', insurerSecret);
+  await patient.goto(`${url}/#/`);
+  await patient.goto(`${url}/#/patient`);
+  await patient.setInputFiles('#upload input[type=file]', { name: 'note.txt', mimeType: 'text/plain', buffer: Buffer.from(`Clinical note ${marker}-note`) });
+  await patient.selectOption('#upload select[name=category]', 'DocumentReference/clinical-note');
+  await patient.click('#upload button[type=submit]');
+  await expectText(patient, '#upload .status', 'Stored as');
+  await patient.waitForFunction(() => document.querySelectorAll('#records tr[data-record]').length === 3);
+  check((await patient.locator(`#records tr[data-record="${doctorRecord}"]`).textContent()).includes('Dr Rao'), 'the patient sees the doctor as the author of the new record');
+  await patient.fill('#grant-form input[name=agent]', insurerId);
+  await patient.check('#grant-form input[value=laboratory]');
+  await patient.selectOption('#grant-form select[name=purpose]', 'payment');
+  await expectText(patient, '#grant-summary', 'insurance and payment');
+  await patient.click('#grant-form button[type=submit]');
+  await expectText(patient, '#grant-form .status', '2 existing record key(s) shared');
+  await insurer.goto(`${url}/#/`);
+  await insurer.goto(`${url}/#/staff`);
+  await insurer.click(`[data-patient="${patientId}"] button`);
+  await insurer.waitForSelector('#patient-detail table');
+  const insurerRecords = await insurer.locator('#patient-detail tr[data-record]').evaluateAll((rs) => rs.map((r) => r.dataset.record));
+  check(insurerRecords.length === 2 && insurerRecords.includes(recordId) && insurerRecords.includes(doctorRecord), `the insurer lists only the two lab records, not the clinical note: ${insurerRecords}`);
+  check((await insurer.locator('#patient-detail form#upload').count()) === 0, 'an insurer is not offered to add records');
+  await insurer.click(`#patient-detail [data-open="${recordId}"]`);
+  await expectText(insurer, '#patient-detail .viewer pre', marker);
+  step('insurer sees and opens only the record its payment grant covers');
+  await shot(insurer, 'insurer-view');
+
   // The patient revokes; the doctor's next open is refused.
   await patient.goto(`${url}/#/`);
   await patient.goto(`${url}/#/patient`);
-  await patient.click('[data-revoke]');
-  await patient.waitForSelector('#grants .grant.ended');
+  await patient.click(`[data-grant][data-mode=read]:has-text("Dr Rao") [data-revoke]`);
+  await patient.waitForSelector('#grants .grant.ended[data-mode=read]:has-text("Dr Rao")');
   step('patient revoked the grant');
   await doctor.click(`#patient-detail [data-open="${recordId}"]`);
   await expectText(doctor, `#patient-detail tr[data-record="${recordId}"] [role=alert]`, 'You do not have access');
   check((await doctor.locator('#patient-detail .viewer').count()) === 0, 'no record shown to the doctor after revocation');
   step('doctor refused after revocation');
+
+  // Emergency: the patient keeps a standing emergency grant for the hospital; the doctor
+  // declares break-glass and reads; the patient sees it at the top of the page.
+  await patient.goto(`${url}/#/`);
+  await patient.goto(`${url}/#/patient`);
+  await patient.selectOption('#grant-form select[name=grantee-kind]', 'organisation');
+  await patient.selectOption('#grant-form select[name=organisation]', { label: "St Mary's Hospital" });
+  await patient.check('#grant-form input[value="*"]');
+  await patient.selectOption('#grant-form select[name=purpose]', 'emergency');
+  await patient.selectOption('#grant-form select[name=days]', '365');
+  await expectText(patient, '#grant-summary', "everyone at St Mary's Hospital will be able to read all your records");
+  await patient.click('#grant-form button[type=submit]');
+  await expectText(patient, '#grant-form .status', 'Granted');
+  await doctor.fill('#break-glass-form input[name=patient]', patientId);
+  await doctor.fill('#break-glass-form input[name=reason]', 'unconscious in the emergency department');
+  await doctor.click('#break-glass-form button[type=submit]');
+  await expectText(doctor, '#break-glass-form .status', 'Declared');
+  await doctor.click(`#patient-detail [data-open="${recordId}"]`);
+  await expectText(doctor, '#patient-detail .viewer', 'as break-glass');
+  step('doctor declared break-glass and read under it');
+  await patient.goto(`${url}/#/`);
+  await patient.goto(`${url}/#/patient`);
+  await expectText(patient, '#break-glass', 'unconscious in the emergency department');
+  check(await patient.locator('#break-glass').evaluate((el) => el === el.parentElement.firstElementChild), 'the break-glass alert is the first thing on the page');
+  step('patient sees the break-glass alert first');
+  await shot(patient, 'patient-break-glass', { fullPage: false });
 
   // The patient's access history: the doctor's read and the refusal.
   await patient.goto(`${url}/#/`);
@@ -252,7 +324,15 @@ try {
 
   console.log(JSON.stringify({ ok: true, steps: results }));
 } catch (err) {
-  console.log(JSON.stringify({ ok: false, steps: results, error: String(err && err.stack || err) }));
+  // What each page showed when the scenario failed, to say why.
+  const pages = {};
+  for (const ctx of browser.contexts()) {
+    for (const p of ctx.pages()) {
+      pages[p.url()] = await p.locator('main').innerText().catch(() => '?');
+      if (shots) await p.screenshot({ path: `${shots}/failure-${Object.keys(pages).length}.png`, fullPage: true }).catch(() => {});
+    }
+  }
+  console.log(JSON.stringify({ ok: false, steps: results, error: String(err && err.stack || err), pages }));
   process.exitCode = 1;
 } finally {
   await browser.close();
