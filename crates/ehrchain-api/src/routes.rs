@@ -325,9 +325,19 @@ async fn tx_proof(
         .ok_or_else(|| ApiError::internal("indexed block missing"))?;
     let proof = InclusionProof::build(&block, index as usize)
         .ok_or_else(|| ApiError::internal("proof out of range"))?;
-    Ok(Json(
-        json!({"tx": id.to_string(), "height": height.0, "index": index, "proof": B64.encode(proof.to_bytes())}),
-    ))
+    // `parts` lays the proof out for a checker that does not decode every transaction kind
+    // (the web UI's auditor view): the header and transaction bytes, the Merkle paths, the votes.
+    Ok(Json(json!({
+        "tx": id.to_string(), "height": height.0, "index": index, "proof": B64.encode(proof.to_bytes()),
+        "parts": {
+            "header": B64.encode(proof.header.to_bytes()),
+            "tx": B64.encode(proof.tx.to_bytes()),
+            "receipt": B64.encode(proof.receipt.to_bytes()),
+            "tx_path": proof.tx_path.iter().map(|h| h.to_string()).collect::<Vec<_>>(),
+            "receipt_path": proof.receipt_path.iter().map(|h| h.to_string()).collect::<Vec<_>>(),
+            "votes": proof.certificate.votes.iter().map(|v| json!({"validator": v.validator.to_string(), "signature": hex::encode(v.signature.to_bytes())})).collect::<Vec<_>>(),
+        },
+    })))
 }
 
 async fn block(

@@ -436,6 +436,7 @@ fn browser_patient_grants_doctor_reads_revokes_refused() {
         "access history shows the doctor",
         "sees the erasure receipt",
         "node responses contained the plaintext",
+        "verified the record anchor",
     ] {
         assert!(
             steps.iter().any(|s| s.contains(must)),

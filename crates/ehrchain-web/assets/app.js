@@ -14,7 +14,7 @@ const routes = {
   '/patient': () => need('patient', v.patientDashboard),
   '/patient/report': () => need('patient', v.patientReport),
   '/staff': () => need('staff', v.staffDashboard),
-  '/ledger': () => v.ledgerView(),
+  '/ledger': (q) => v.ledgerView(q.get('tx')),
 };
 
 function need(kind, view) {

@@ -5,6 +5,7 @@ import * as api from './api.js';
 import * as flows from './flows.js';
 import { session, setSession, logout } from './session.js';
 import { ROLES, PURPOSES } from './codec.js';
+import { verifyInclusion } from './proof.js';
 
 // ---- small DOM helpers ----------------------------------------------------------------------
 
@@ -504,7 +505,7 @@ async function historySection(s, entries) {
       what = `erased ${short(ev.record)}`;
     }
     rows.push(h('tr', { class: cls, 'data-kind': ev.kind, 'data-record': ev.record || '' },
-      h('td', {}, when(e.at)), h('td', {}, who), h('td', {}, what), h('td', {}, why), h('td', {}, basis), h('td', {}, h('code', { title: e.tx }, `#${e.height}`))));
+      h('td', {}, when(e.at)), h('td', {}, who), h('td', {}, what), h('td', {}, why), h('td', {}, basis), h('td', {}, h('a', { href: `#/ledger?tx=${e.tx}`, title: `verify transaction ${e.tx}`, 'data-tx': e.tx }, `#${e.height}`))));
   }
   return h('section', { id: 'history' },
     h('h2', {}, 'Access history'),
@@ -654,7 +655,7 @@ function breakGlassForm(s, showPatient) {
 
 // ---- auditor: the ledger --------------------------------------------------------------------
 
-export async function ledgerView() {
+export async function ledgerView(txToCheck) {
   const [chain, alerts] = await Promise.all([api.get('/v1/chain'), api.get('/v1/alerts')]);
   const tip = chain.tip ? chain.tip.height : 0;
   const blocks = [];
@@ -666,8 +667,26 @@ export async function ledgerView() {
     }
   }
   const detail = h('div', { class: 'viewer-slot' });
-  const txInput = h('input', { name: 'tx', placeholder: 'transaction id (64 hex digits)' });
+  const txInput = h('input', { name: 'tx', placeholder: 'transaction id (64 hex digits)', value: txToCheck || null });
   const st = status();
+  const trusted = chain.validators.map((v) => v.key);
+  const check = async () => {
+    st.textContent = '';
+    detail.replaceChildren();
+    const id = txInput.value.trim();
+    if (!/^[0-9a-f]{64}$/.test(id)) return showError(st, new Error('A transaction id is 64 hex digits (shown in the access history and in receipts).'));
+    try {
+      const [t, p] = await Promise.all([api.get(`/v1/tx/${id}`), api.get(`/v1/tx/${id}/proof`)]);
+      const v = await verifyInclusion(id, p.index, p.parts, trusted);
+      detail.replaceChildren(h('div', { class: `panel ${v.ok ? 'verified' : 'alert'}`, id: 'inclusion', 'data-verified': String(v.ok) },
+        h('h3', {}, v.ok ? `Verified: transaction ${id.slice(0, 12)}\u2026 (${t.kind}) is in block ${v.height}` : 'NOT verified: do not rely on this transaction'),
+        h('ul', {}, v.checks.map((c) => h('li', { class: c.ok ? 'ok' : 'bad' }, `${c.ok ? '\u2713' : '\u2717'} ${c.name}`))),
+        h('p', { class: 'meta' }, 'Checked in this browser from the proof\u2019s bytes against the validator keys listed above; compare those keys with the ones your consortium publishes. ',
+          `Outcome on the ledger: ${t.outcome.status}${t.outcome.code ? ` (${t.outcome.code})` : ''}, ${when(t.time)}.`),
+        h('details', {}, h('summary', {}, 'The proof (base64), for ', h('code', {}, 'ehrchain verify proof')),
+          h('textarea', { readonly: true, rows: 4, 'aria-label': 'inclusion proof (base64)' }, p.proof))));
+    } catch (err) { showError(st, err); }
+  };
   const root = h('div', { class: 'dashboard' },
     h('h1', {}, 'The ledger'),
     alerts.alerts.length
@@ -680,18 +699,9 @@ export async function ledgerView() {
       h('h3', {}, `Validators (${chain.validators.length})`),
       h('ul', { id: 'validators' }, chain.validators.map((v) => h('li', {}, `${v.name}: `, h('code', {}, v.key))))),
     h('section', {}, h('h2', {}, 'Check a transaction'),
-      h('form', { class: 'inline', onsubmit: async (e) => {
-        e.preventDefault();
-        try {
-          const id = txInput.value.trim();
-          const [t, p] = await Promise.all([api.get(`/v1/tx/${id}`), api.get(`/v1/tx/${id}/proof`)]);
-          detail.replaceChildren(h('div', { class: 'panel' },
-            h('p', {}, `Transaction ${id} (${t.kind}) is in block ${t.height} at position ${t.index}, ${when(t.time)}: ${t.outcome.status}.`),
-            h('p', {}, 'Its inclusion proof (certified header, transaction, receipt and Merkle paths) is below. Check it without trusting this node: save it and run ', h('code', {}, `ehrchain verify proof --tx ${id}`), ' against the validators\u2019 keys.'),
-            h('textarea', { readonly: true, rows: 4, 'aria-label': 'inclusion proof (base64)' }, p.proof)));
-          st.textContent = '';
-        } catch (err) { showError(st, err); }
-      } }, field('Transaction id', txInput), h('button', { type: 'submit' }, 'Look up')), st, detail),
+      h('p', {}, 'A record\u2019s anchor, a grant, a read: every line of a patient\u2019s access history links here.'),
+      h('form', { class: 'inline', id: 'check-tx', onsubmit: (e) => { e.preventDefault(); check(); } },
+        field('Transaction id', txInput), h('button', { type: 'submit' }, 'Verify inclusion')), st, detail),
     h('section', {}, h('h2', {}, 'Latest blocks'),
       h('table', { id: 'blocks' }, h('thead', {}, h('tr', {}, ['Height', 'Time', 'Transactions', 'Hash', 'Votes'].map((c) => h('th', {}, c)))),
         h('tbody', {}, blocks.map((b) => b.damaged
@@ -699,6 +709,7 @@ export async function ledgerView() {
           : h('tr', {}, h('td', {}, String(b.header.height)), h('td', {}, when(b.header.time)),
             h('td', {}, b.transactions.map((t) => `${t.kind} (${t.outcome.status})`).join(', ')),
             h('td', {}, h('code', {}, short(b.header.hash))), h('td', {}, String(b.certificate.length))))))));
+  if (txToCheck) check();
   return root;
 }
 

@@ -319,8 +319,31 @@ try {
   await auditor.waitForSelector('#blocks tbody tr');
   await expectText(auditor, '#tamper-alerts', 'No tamper');
   check((await auditor.locator('#validators li').count()) === 1, 'one validator listed');
-  await shot(auditor, 'ledger');
   step('auditor view lists blocks, the validator and no alerts');
+
+  // Verify the record's anchor from the patient's history, in the browser; tampering fails.
+  const anchorTx = await patient.locator(`#history tr[data-kind=anchor][data-record="${recordId}"] a[data-tx]`).getAttribute('data-tx');
+  await auditor.goto(`${url}/#/ledger?tx=${anchorTx}`);
+  await auditor.waitForSelector('#inclusion');
+  check((await auditor.locator('#inclusion').getAttribute('data-verified')) === 'true', `the anchor's inclusion verifies: ${await auditor.locator('#inclusion').innerText()}`);
+  await expectText(auditor, '#inclusion h3', 'Verified');
+  await shot(auditor, 'ledger');
+  const negatives = await auditor.evaluate(async (tx) => {
+    const { verifyInclusion } = await import('/ui/proof.js');
+    const { hex, random } = await import('/ui/crypto.js');
+    const p = await (await fetch(`/v1/tx/${tx}/proof`)).json();
+    const chain = await (await fetch('/v1/chain')).json();
+    const keys = chain.validators.map((v) => v.key);
+    const good = await verifyInclusion(tx, p.index, p.parts, keys);
+    const otherKey = await verifyInclusion(tx, p.index, p.parts, [hex(random(32))]);
+    const wrongId = await verifyInclusion(`${tx.slice(0, 63)}${tx[63] === '0' ? '1' : '0'}`, p.index, p.parts, keys);
+    const wrongIndex = await verifyInclusion(tx, p.index + 1, p.parts, keys);
+    const forged = { ...p.parts, tx_path: [hex(random(32))] };
+    const forgedPath = await verifyInclusion(tx, p.index, forged, keys);
+    return { good: good.ok, otherKey: otherKey.ok, wrongId: wrongId.ok, wrongIndex: wrongIndex.ok, forgedPath: forgedPath.ok };
+  }, anchorTx);
+  check(negatives.good && !negatives.otherKey && !negatives.wrongId && !negatives.wrongIndex && !negatives.forgedPath, `inclusion checks refuse forgeries: ${JSON.stringify(negatives)}`);
+  step('auditor verified the record anchor\u2019s inclusion in the browser; forged proofs fail');
 
   console.log(JSON.stringify({ ok: true, steps: results }));
 } catch (err) {

@@ -33,6 +33,7 @@ assets! {
     "session.js" => "text/javascript; charset=utf-8",
     "views.js" => "text/javascript; charset=utf-8",
     "flows.js" => "text/javascript; charset=utf-8",
+    "proof.js" => "text/javascript; charset=utf-8",
     "selftest.html" => "text/html; charset=utf-8",
 }
 
