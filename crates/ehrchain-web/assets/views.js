@@ -539,7 +539,7 @@ export async function patientReport() {
     h('table', {}, h('thead', {}, h('tr', {}, ['Added', 'Category', 'Type', 'Size', 'Status'].map((c) => h('th', {}, c)))),
       h('tbody', {}, recs.records.map((r) => h('tr', {}, h('td', {}, when(r.anchored)), h('td', {}, categoryLabel(r.category)), h('td', {}, r.media_type), h('td', {}, size(r.size)), h('td', {}, r.erased ? `erased ${when(r.erased)}` : 'held'))))),
     h('h2', {}, 'Grants'),
-    h('ul', {}, await Promise.all(grants.grants.map(async (g) => h('li', {}, `${await granteeName(g.grantee)}: ${g.categories.join(', ')} for ${g.purpose}, ${when(g.not_before)} to ${when(g.expires)}${g.revoked ? `, revoked ${when(g.revoked)}` : ''}`)))),
+    h('ul', {}, await Promise.all(grants.grants.map(async (g) => h('li', {}, `${await granteeName(g.grantee)}: ${g.mode === 'append' ? 'may add' : 'may read'} ${g.categories.join(', ')} for ${g.purpose}, ${when(g.not_before)} to ${when(g.expires)}${g.revoked ? `, revoked ${when(g.revoked)}` : ''}`)))),
     h('h2', {}, 'Disclosures (reads by others, allowed and refused)'),
     disclosures.length ? h('table', {}, h('thead', {}, h('tr', {}, ['When', 'Who', 'Record', 'Purpose', 'Outcome'].map((c) => h('th', {}, c)))), h('tbody', {}, disclosures)) : h('p', {}, 'Nobody else has read or tried to read your records.'));
 }
