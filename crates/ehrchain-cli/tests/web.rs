@@ -2,7 +2,8 @@
 //! `crates/ehrchain-web/e2e`), against a real `ehrchain run` node:
 //! - the browser's crypto and canonical encoding cross-checked against the Rust implementation,
 //!   both ways;
-//! - the patient / doctor scenario of issue 4, end to end.
+//! - the patient / doctor scenario of issue 4, end to end, with an accessibility check (axe-core)
+//!   of every page.
 //!
 //! Needs `chromium` and `npm ci` in `crates/ehrchain-web/e2e` (scripts/install-test-deps.sh).
 //! Set `EHRCHAIN_SCREENSHOTS=<dir>` to keep the scenario's screenshots (docs/screenshots).
@@ -437,6 +438,8 @@ fn browser_patient_grants_doctor_reads_revokes_refused() {
         "sees the erasure receipt",
         "node responses contained the plaintext",
         "verified the record anchor",
+        "logged in on another device",
+        "no serious or critical WCAG 2 A/AA issues",
     ] {
         assert!(
             steps.iter().any(|s| s.contains(must)),

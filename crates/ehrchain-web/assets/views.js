@@ -536,12 +536,12 @@ export async function patientReport() {
     h('h1', {}, 'Health record report'),
     h('p', {}, `Patient pseudonym ${s.patient}. Produced ${new Date().toLocaleString()} from the ledger at this node.`),
     h('h2', {}, `Records (${recs.records.length})`),
-    h('table', {}, h('thead', {}, h('tr', {}, ['Added', 'Category', 'Type', 'Size', 'Status'].map((c) => h('th', {}, c)))),
+    h('table', { tabindex: 0 }, h('thead', {}, h('tr', {}, ['Added', 'Category', 'Type', 'Size', 'Status'].map((c) => h('th', {}, c)))),
       h('tbody', {}, recs.records.map((r) => h('tr', {}, h('td', {}, when(r.anchored)), h('td', {}, categoryLabel(r.category)), h('td', {}, r.media_type), h('td', {}, size(r.size)), h('td', {}, r.erased ? `erased ${when(r.erased)}` : 'held'))))),
     h('h2', {}, 'Grants'),
     h('ul', {}, await Promise.all(grants.grants.map(async (g) => h('li', {}, `${await granteeName(g.grantee)}: ${g.mode === 'append' ? 'may add' : 'may read'} ${g.categories.join(', ')} for ${g.purpose}, ${when(g.not_before)} to ${when(g.expires)}${g.revoked ? `, revoked ${when(g.revoked)}` : ''}`)))),
     h('h2', {}, 'Disclosures (reads by others, allowed and refused)'),
-    disclosures.length ? h('table', {}, h('thead', {}, h('tr', {}, ['When', 'Who', 'Record', 'Purpose', 'Outcome'].map((c) => h('th', {}, c)))), h('tbody', {}, disclosures)) : h('p', {}, 'Nobody else has read or tried to read your records.'));
+    disclosures.length ? h('table', { tabindex: 0 }, h('thead', {}, h('tr', {}, ['When', 'Who', 'Record', 'Purpose', 'Outcome'].map((c) => h('th', {}, c)))), h('tbody', {}, disclosures)) : h('p', {}, 'Nobody else has read or tried to read your records.'));
 }
 
 // ---- staff dashboard (doctor, nurse, insurer, public health, admin) -------------------------
@@ -703,7 +703,7 @@ export async function ledgerView(txToCheck) {
       h('form', { class: 'inline', id: 'check-tx', onsubmit: (e) => { e.preventDefault(); check(); } },
         field('Transaction id', txInput), h('button', { type: 'submit' }, 'Verify inclusion')), st, detail),
     h('section', {}, h('h2', {}, 'Latest blocks'),
-      h('table', { id: 'blocks' }, h('thead', {}, h('tr', {}, ['Height', 'Time', 'Transactions', 'Hash', 'Votes'].map((c) => h('th', {}, c)))),
+      h('table', { id: 'blocks', tabindex: 0 }, h('thead', {}, h('tr', {}, ['Height', 'Time', 'Transactions', 'Hash', 'Votes'].map((c) => h('th', {}, c)))),
         h('tbody', {}, blocks.map((b) => b.damaged
           ? h('tr', { class: 'denied' }, h('td', {}, String(b.damaged)), h('td', { colspan: 4 }, b.error))
           : h('tr', {}, h('td', {}, String(b.header.height)), h('td', {}, when(b.header.time)),

@@ -132,15 +132,18 @@ try {
   const marker = `HbA1c-${randomBytes(8).toString('hex')}`;
   const plaintext = JSON.stringify({ resourceType: 'Observation', code: { text: marker }, valueQuantity: { value: 6.1, unit: '%' } });
   const seen = []; // every response body the node sent to any page
+  const bodies = []; // reading a body is asynchronous: settle() waits for all of them
   for (const ctx of [patientCtx, doctorCtx, insurerCtx]) {
-    ctx.on('response', async (r) => {
-      try {
-        seen.push({ url: r.url(), body: await r.body() });
-      } catch {
-        /* redirects have no body */
-      }
+    ctx.on('response', (r) => {
+      bodies.push(r.body().then((body) => seen.push({ url: r.url(), body }), () => { /* redirects have no body */ }));
     });
   }
+  const settle = async () => {
+    for (let n = -1; n !== bodies.length;) {
+      n = bodies.length;
+      await Promise.all(bodies);
+    }
+  };
 
   await patient.goto(`${url}/#/patient/signup`);
   await shot(patient, 'patient-signup');
@@ -164,6 +167,7 @@ try {
   // The patient's own view: decrypted in the page from ciphertext.
   await patient.click(`[data-open="${recordId}"]`);
   await expectText(patient, '.viewer pre', marker);
+  await settle();
   const ownRead = seen.filter((s) => s.url.includes(`/v1/records/${recordId}/read`));
   check(ownRead.length === 1, `one read response for the patient's open, got ${ownRead.length}`);
   check(ownRead[0].body.subarray(0, 4).toString() === 'EHRS', 'the read response is a STREAM ciphertext');
@@ -308,6 +312,7 @@ try {
   step('patient erased the record and sees the erasure receipt');
 
   // The plaintext never came from the node, in any response to the patient or the doctor.
+  await settle();
   check(seen.length > 10, `responses were recorded (${seen.length})`);
   const leaks = seen.filter((s) => s.body.includes(marker)).map((s) => s.url);
   check(leaks.length === 0, `no node response carried the plaintext; leaked in ${leaks.join(', ')}`);
@@ -344,6 +349,38 @@ try {
   }, anchorTx);
   check(negatives.good && !negatives.otherKey && !negatives.wrongId && !negatives.wrongIndex && !negatives.forgedPath, `inclusion checks refuse forgeries: ${JSON.stringify(negatives)}`);
   step('auditor verified the record anchor\u2019s inclusion in the browser; forged proofs fail');
+
+  // The patient logs in on another device (a fresh browser context): the backup the node kept
+  // opens with the passphrase alone. This context bypasses the CSP only so that the
+  // accessibility checker (axe-core) can be injected into the pages.
+  const elsewhere = await (await browser.newContext({ bypassCSP: true })).newPage();
+  await elsewhere.goto(`${url}/#/login`);
+  await elsewhere.fill('input[name=login]', 'alice');
+  await elsewhere.fill('input[name=password]', 'not the passphrase');
+  await elsewhere.click('button:has-text("Log in")');
+  await expectText(elsewhere, '[role=alert]', 'Check the login name, password');
+  await elsewhere.fill('input[name=password]', PASSWORD);
+  await elsewhere.click('button:has-text("Log in")');
+  await elsewhere.waitForSelector('#my-patient-id', { timeout: 30000 });
+  check((await elsewhere.locator('#my-patient-id').textContent()) === patientId, 'the same pseudonym on the other device');
+  check((await elsewhere.locator(`#records tr[data-record="${doctorRecord}"]`).count()) === 1, 'the records are there on the other device');
+  step('patient logged in on another device with the passphrase (wrong one refused)');
+
+  // Accessibility: axe-core's WCAG 2 A/AA rules on every page; serious or critical findings fail.
+  const axePath = new URL('./node_modules/axe-core/axe.min.js', import.meta.url).pathname;
+  const findings = [];
+  for (const route of ['#/', '#/patient', '#/patient/report', '#/ledger', '#/patient/signup', '#/login?staff', '#/staff/signup']) {
+    await elsewhere.goto(`${url}/${route}`);
+    await elsewhere.waitForSelector('main h1');
+    await elsewhere.waitForFunction(() => !document.querySelector('main[aria-busy]'));
+    if (!(await elsewhere.evaluate(() => 'axe' in window))) await elsewhere.addScriptTag({ path: axePath });
+    const v = await elsewhere.evaluate(async () => (await window.axe.run(document, { runOnly: ['wcag2a', 'wcag2aa'] })).violations
+      .filter((x) => x.impact === 'serious' || x.impact === 'critical')
+      .map((x) => `${x.id} (${x.impact}): ${x.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`));
+    for (const f of v) findings.push(`${route}: ${f}`);
+  }
+  check(findings.length === 0, `no serious or critical WCAG 2 A/AA findings; got:\n${findings.join('\n')}`);
+  step('axe-core finds no serious or critical WCAG 2 A/AA issues on 7 pages');
 
   console.log(JSON.stringify({ ok: true, steps: results }));
 } catch (err) {
