@@ -439,6 +439,7 @@ fn browser_patient_grants_doctor_reads_revokes_refused() {
         "node responses contained the plaintext",
         "verified the record anchor",
         "logged in on another device",
+        "upload progress shown",
         "no serious or critical WCAG 2 A/AA issues",
     ] {
         assert!(

@@ -486,3 +486,57 @@ impl Canonical for Account {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ehrchain_crypto::Identity;
+
+    // A stored account decodes to what was stored, for both kinds; damage is refused.
+    #[test]
+    fn accounts_round_trip_and_refuse_trailing_bytes() {
+        let id = Identity::generate(&mut OsRng);
+        let patient = Account {
+            login: "alice".into(),
+            kind: AccountKind::Patient,
+            sign_key: id.public().sign,
+            encrypt_key: id.public().encrypt,
+            salt: vec![1; 16],
+            iterations: MIN_ITERATIONS,
+            verifier: sha256(b"auth"),
+            backup: vec![2; 92],
+            created_ms: 42,
+        };
+        let staff = Account {
+            login: "dr.rao".into(),
+            kind: AccountKind::Staff(StaffDetails {
+                org: OrgId::from_bytes([3; 16]),
+                role: Role::Doctor,
+                name: "Dr Rao".into(),
+                licence: "MED-1".into(),
+                totp_secret: [4; otp::SECRET_LEN],
+                last_step: 56_666_666,
+                approved: true,
+            }),
+            ..patient.clone()
+        };
+        for a in [patient, staff] {
+            let bytes = a.to_bytes();
+            assert_eq!(Account::from_bytes(&bytes).unwrap(), a);
+            let mut longer = bytes.clone();
+            longer.push(0);
+            assert!(Account::from_bytes(&longer).is_err());
+            assert!(Account::from_bytes(&bytes[..bytes.len() - 1]).is_err());
+        }
+    }
+
+    #[test]
+    fn login_names_are_checked() {
+        for ok in ["alice", "dr.rao", "a_b-c@example.org", "abc"] {
+            assert!(check_login(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "ab", "has space", "ünï", "a/b", &"x".repeat(65)] {
+            assert!(check_login(bad).is_err(), "{bad:?}");
+        }
+    }
+}

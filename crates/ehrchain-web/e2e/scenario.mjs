@@ -211,10 +211,21 @@ try {
   const insurerId = await staffLogin(insurer, 'ines', insurerSecret);
   await patient.goto(`${url}/#/`);
   await patient.goto(`${url}/#/patient`);
-  await patient.setInputFiles('#upload input[type=file]', { name: 'note.txt', mimeType: 'text/plain', buffer: Buffer.from(`Clinical note ${marker}-note`) });
+  // A 3 MiB note: long enough for the progress bar to move through encryption and upload.
+  const note = `Clinical note ${marker}-note\n${'Patient stable, observations within range. '.repeat(73200)}`;
+  await patient.setInputFiles('#upload input[type=file]', { name: 'note.txt', mimeType: 'text/plain', buffer: Buffer.from(note) });
   await patient.selectOption('#upload select[name=category]', 'DocumentReference/clinical-note');
+  await patient.evaluate(() => {
+    window.progressSeen = [];
+    const label = document.querySelector('#upload .progress-label');
+    new MutationObserver(() => window.progressSeen.push(label.textContent)).observe(label, { childList: true, characterData: true, subtree: true });
+  });
   await patient.click('#upload button[type=submit]');
   await expectText(patient, '#upload .status', 'Stored as');
+  const progressSeen = await patient.evaluate(() => window.progressSeen);
+  check(progressSeen.some((t) => /^Encrypting\u2026 ([1-9]|[1-9][0-9])%$/.test(t)) && progressSeen.some((t) => t === 'Uploading\u2026 100%'),
+    `the progress bar moved through encryption and reached 100% of the upload: ${JSON.stringify([...new Set(progressSeen)].slice(0, 12))}`);
+  step(`upload progress shown (${new Set(progressSeen).size} distinct states)`);
   await patient.waitForFunction(() => document.querySelectorAll('#records tr[data-record]').length === 3);
   check((await patient.locator(`#records tr[data-record="${doctorRecord}"]`).textContent()).includes('Dr Rao'), 'the patient sees the doctor as the author of the new record');
   await patient.fill('#grant-form input[name=agent]', insurerId);
