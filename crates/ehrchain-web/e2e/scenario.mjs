@@ -380,7 +380,10 @@ try {
   // Accessibility: axe-core's WCAG 2 A/AA rules on every page; serious or critical findings fail.
   const axePath = new URL('./node_modules/axe-core/axe.min.js', import.meta.url).pathname;
   const findings = [];
-  for (const route of ['#/', '#/patient', '#/patient/report', '#/ledger', '#/patient/signup', '#/login?staff', '#/staff/signup']) {
+  const pagesToCheck = ['#/', '#/patient', '#/patient/report', '#/ledger', '#/patient/signup', '#/login?staff', '#/staff/signup'];
+  // Every page on a desktop, and the patient's pages again on a phone-sized screen.
+  for (const [route, phone] of [...pagesToCheck.map((r) => [r, false]), ['#/', true], ['#/patient', true]]) {
+    await elsewhere.setViewportSize(phone ? { width: 390, height: 844 } : { width: 1280, height: 720 });
     await elsewhere.goto(`${url}/${route}`);
     await elsewhere.waitForSelector('main h1');
     await elsewhere.waitForFunction(() => !document.querySelector('main[aria-busy]'));
@@ -388,10 +391,10 @@ try {
     const v = await elsewhere.evaluate(async () => (await window.axe.run(document, { runOnly: ['wcag2a', 'wcag2aa'] })).violations
       .filter((x) => x.impact === 'serious' || x.impact === 'critical')
       .map((x) => `${x.id} (${x.impact}): ${x.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`));
-    for (const f of v) findings.push(`${route}: ${f}`);
+    for (const f of v) findings.push(`${route}${phone ? ' (phone)' : ''}: ${f}`);
   }
   check(findings.length === 0, `no serious or critical WCAG 2 A/AA findings; got:\n${findings.join('\n')}`);
-  step('axe-core finds no serious or critical WCAG 2 A/AA issues on 7 pages');
+  step('axe-core finds no serious or critical WCAG 2 A/AA issues on 7 pages (2 also phone-sized)');
 
   console.log(JSON.stringify({ ok: true, steps: results }));
 } catch (err) {
