@@ -37,6 +37,10 @@ pub fn routes() -> Router<AppState> {
             "/v1/accounts/staff-requests/{login}/approve",
             post(approve_staff),
         )
+        .route(
+            "/v1/accounts/staff-requests/{login}/decline",
+            post(decline_staff),
+        )
         .route("/v1/agents/{id}/patients", get(agent_patients))
 }
 
@@ -258,6 +262,15 @@ async fn approve_staff(
     Ok(Json(
         json!({"agent": agent.to_string(), "receipt": dto::committed(&committed)}),
     ))
+}
+
+async fn decline_staff(
+    State(s): State<AppState>,
+    Path(login): Path<String>,
+    SignedBody { signer, .. }: SignedBody,
+) -> Result<StatusCode, ApiError> {
+    s.node.decline_staff(&signer, &login)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Patients whose live grants name this agent, its organisation or its role there. Only the

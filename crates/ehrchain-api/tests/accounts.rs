@@ -276,6 +276,61 @@ async fn staff_need_their_admins_approval_and_a_fresh_totp_code() {
         .expect("registered on the ledger");
     assert_eq!((agent.org, agent.role), (org.id, Role::Doctor));
 
+    // A declined request is deleted: it cannot log in and cannot be approved later.
+    let nurse = Identity::generate(&mut rand::rngs::OsRng);
+    let mut nb = account(&nurse, "n.joy", &[4u8; 32]);
+    for (k, v) in [
+        ("organisation", org.id.to_string()),
+        ("role", "nurse".into()),
+        ("name", "N Joy".into()),
+    ] {
+        nb[k] = json!(v);
+    }
+    let (s, _) = call(
+        &node,
+        signed(Some(nurse.signing()), "POST", "/v1/accounts/staff", &nb),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let decline = "/v1/accounts/staff-requests/n.joy/decline";
+    let (s, _) = call(
+        &node,
+        signed(Some(outsider.signing()), "POST", decline, &json!({})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = call(
+        &node,
+        signed(Some(admin.signing()), "POST", decline, &json!({})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = call(
+        &node,
+        signed(
+            Some(admin.signing()),
+            "POST",
+            "/v1/accounts/staff-requests/n.joy/approve",
+            &json!({}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = call(&node, login("n.joy", &[4u8; 32], None)).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    // An approved account cannot be declined.
+    let (s, _) = call(
+        &node,
+        signed(
+            Some(admin.signing()),
+            "POST",
+            "/v1/accounts/staff-requests/dr.rao/decline",
+            &json!({}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
     // Password alone, or a wrong code, is not enough.
     let (s, _) = call(&node, login("dr.rao", &auth, None)).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);

@@ -373,6 +373,22 @@ impl Node {
         Ok((AgentId::of(&account.sign_key), committed))
     }
 
+    /// Declines a staff request that is still pending: the account is deleted and nothing
+    /// reaches the ledger.
+    pub fn decline_staff(&self, who: &PublicKey, login: &str) -> Result<(), AccountError> {
+        let orgs = self.approvable(who)?;
+        let _guard = self.inner.accounts_lock.lock().expect("accounts lock");
+        let account = self.load_account(login)?.ok_or(AccountError::NotFound)?;
+        match &account.kind {
+            AccountKind::Staff(s) if !s.approved && orgs.contains(&s.org) => {
+                self.inner.store.delete_account(login)?;
+                Ok(())
+            }
+            AccountKind::Staff(s) if !orgs.contains(&s.org) => Err(AccountError::NotAllowed),
+            _ => Err(AccountError::NotFound),
+        }
+    }
+
     /// The PBKDF2 salt and iterations for a login name. An unknown name gets a salt derived
     /// from it under the node's key, so the answer does not say which names exist.
     pub fn login_params(&self, login: &str) -> Result<(Vec<u8>, u32), AccountError> {

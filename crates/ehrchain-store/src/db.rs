@@ -354,6 +354,15 @@ impl Store {
         Ok(())
     }
 
+    /// Removes an account; answers whether there was one.
+    pub fn delete_account(&self, login: &str) -> Result<bool, StoreError> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::Immediate);
+        let existed = txn.open_table(ACCOUNTS)?.remove(login)?.is_some();
+        txn.commit()?;
+        Ok(existed)
+    }
+
     pub fn account(&self, login: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let txn = self.db.begin_read()?;
         let t = txn.open_table(ACCOUNTS)?;

@@ -593,7 +593,14 @@ async function approvals(s) {
           await api.post(`/v1/accounts/staff-requests/${encodeURIComponent(r.login)}/approve`, {}, s.identity);
           showOk(st, `Approved: ${r.name} is registered on the ledger.`);
         } catch (err) { showError(st, err); e.target.disabled = false; }
-      } }, 'Approve and register'), st));
+      } }, 'Approve and register'),
+      h('button', { class: 'danger', onclick: async (e) => {
+        e.target.disabled = true;
+        try {
+          await api.post(`/v1/accounts/staff-requests/${encodeURIComponent(r.login)}/decline`, {}, s.identity);
+          showOk(st, `Declined: the request from ${r.name} is deleted.`);
+        } catch (err) { showError(st, err); e.target.disabled = false; }
+      } }, 'Decline'), st));
   }
   return sec;
 }

@@ -78,6 +78,7 @@ try {
   const doctorCtx = await browser.newContext();
   const doctor = await doctorCtx.newPage();
   const doctorSecret = await requestStaff(doctor, 'doctor', 'Dr Rao', 'dr.rao');
+  await requestStaff(await (await browser.newContext()).newPage(), 'doctor', 'Not A Doctor', 'mallory');
   const insurerCtx = await browser.newContext();
   const insurer = await insurerCtx.newPage();
   const insurerSecret = await requestStaff(insurer, 'insurer-officer', 'Ines Insurer', 'ines', 'Acme Insurance');
@@ -118,9 +119,11 @@ try {
   await staffLogin(admin, 'ada.admin', adminSecret);
   await admin.waitForSelector('[data-login="dr.rao"]');
   await shot(admin, 'admin-approvals');
-  await admin.click('[data-login="dr.rao"] button');
+  await admin.click('[data-login="dr.rao"] button:has-text("Approve")');
   await expectText(admin, '[data-login="dr.rao"] .status', 'Approved');
-  step('org admin approved the doctor in the UI');
+  await admin.click('[data-login="mallory"] button:has-text("Decline")');
+  await expectText(admin, '[data-login="mallory"] .status', 'Declined');
+  step('org admin approved the doctor and declined another request in the UI');
 
   const doctorId = await staffLogin(doctor, 'dr.rao', doctorSecret);
   check(/^ag_[0-9a-f]{32}$/.test(doctorId), `doctor id ${doctorId}`);
