@@ -400,6 +400,7 @@ fn browser_patient_grants_doctor_reads_revokes_refused() {
     for (name, kind) in [
         ("St Mary's Hospital", "hospital"),
         ("Acme Insurance", "insurer"),
+        ("City Health Agency", "public-health-agency"),
     ] {
         let out = Command::new(BIN)
             .args(["--node", &node.url, "org", "create", "--data-dir"])
@@ -431,6 +432,7 @@ fn browser_patient_grants_doctor_reads_revokes_refused() {
         "patient opened the record: the node sent ciphertext only",
         "doctor opened the record",
         "insurer sees and opens only the record its payment grant covers",
+        "public-health officer sees and opens only what the organisation grant covers",
         "doctor refused after revocation",
         "read under it",
         "break-glass alert first",

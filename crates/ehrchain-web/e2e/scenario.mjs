@@ -82,6 +82,9 @@ try {
   const insurerCtx = await browser.newContext();
   const insurer = await insurerCtx.newPage();
   const insurerSecret = await requestStaff(insurer, 'insurer-officer', 'Ines Insurer', 'ines', 'Acme Insurance');
+  const healthCtx = await browser.newContext();
+  const health = await healthCtx.newPage();
+  const healthSecret = await requestStaff(health, 'public-health-officer', 'Hana Health', 'hana', 'City Health Agency');
   step('staff requests made; each got a TOTP secret');
 
   // A pending account cannot log in yet.
@@ -95,7 +98,7 @@ try {
 
   // The node operator bootstraps the first org admin (and approves the insurer, whose
   // organisation has no admin of its own yet).
-  for (const login of ['ada.admin', 'ines']) {
+  for (const login of ['ada.admin', 'ines', 'hana']) {
     execFileSync(bin, ['--node', url, 'staff', 'approve', '--data-dir', dataDir, '--login', login], { stdio: 'inherit' });
   }
 
@@ -248,6 +251,28 @@ try {
   await expectText(insurer, '#patient-detail .viewer pre', marker);
   step('insurer sees and opens only the record its payment grant covers');
   await shot(insurer, 'insurer-view');
+
+  // A public-health agency, granted as a whole organisation, sees only the clinical note, and
+  // opens it through its node re-sealing the organisation's key to the officer.
+  await staffLogin(health, 'hana', healthSecret);
+  await patient.goto(`${url}/#/`);
+  await patient.goto(`${url}/#/patient`);
+  await patient.selectOption('#grant-form select[name=grantee-kind]', 'organisation');
+  await patient.selectOption('#grant-form select[name=organisation]', { label: 'City Health Agency' });
+  await patient.check('#grant-form input[value=clinical-note]');
+  await patient.selectOption('#grant-form select[name=purpose]', 'public-health');
+  await expectText(patient, '#grant-summary', 'everyone at City Health Agency will be able to read your clinical notes, for public-health reporting');
+  await patient.click('#grant-form button[type=submit]');
+  await expectText(patient, '#grant-form .status', '1 existing record key(s) shared');
+  await health.goto(`${url}/#/`);
+  await health.goto(`${url}/#/staff`);
+  await health.click(`[data-patient="${patientId}"] button`);
+  await health.waitForSelector('#patient-detail table');
+  const healthRecords = await health.locator('#patient-detail tr[data-record]').evaluateAll((rs) => rs.map((r) => r.dataset.record));
+  check(healthRecords.length === 1 && !healthRecords.includes(recordId) && !healthRecords.includes(doctorRecord), `public health lists only the clinical note: ${healthRecords}`);
+  await health.click(`#patient-detail [data-open="${healthRecords[0]}"]`);
+  await expectText(health, '#patient-detail .viewer pre', 'Clinical note');
+  step('public-health officer sees and opens only what the organisation grant covers');
 
   // The patient revokes; the doctor's next open is refused.
   await patient.goto(`${url}/#/`);
