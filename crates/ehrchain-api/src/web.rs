@@ -42,6 +42,24 @@ pub fn routes() -> Router<AppState> {
             post(decline_staff),
         )
         .route("/v1/agents/{id}/patients", get(agent_patients))
+        .route("/v1/organisations/{id}/agents", get(organisation_agents))
+}
+
+/// The staff of an organisation, as registered on the ledger (public, like `/v1/agents/{id}`).
+async fn organisation_agents(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let org: OrgId = parse(&id, "organisation id")?;
+    let snap = s.node.snapshot()?;
+    let agents: Vec<Value> = snap
+        .scan(&[ehrchain_ledger::keys::AGENT], 100_000)?
+        .into_iter()
+        .filter_map(|(_, v)| ehrchain_types::AgentState::from_trusted_bytes(&v).ok())
+        .filter(|a| a.org == org)
+        .map(|a| dto::agent(&a))
+        .collect();
+    Ok(Json(json!({"agents": agents})))
 }
 
 fn ui_asset(path: &str) -> Response {
@@ -83,6 +101,7 @@ impl From<AccountError> for ApiError {
             }
             AccountError::Locked => Self::new(StatusCode::TOO_MANY_REQUESTS, "locked", msg),
             AccountError::Pending => Self::new(StatusCode::FORBIDDEN, "pending_approval", msg),
+            AccountError::Revoked => Self::new(StatusCode::FORBIDDEN, "revoked", msg),
             AccountError::NotAllowed => Self::forbidden(msg),
             AccountError::NotFound => Self::not_found(msg),
             other => Self::internal(other),

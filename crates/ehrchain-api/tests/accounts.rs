@@ -381,3 +381,90 @@ async fn the_ui_is_served_with_a_strict_csp() {
     .await;
     assert_ne!(s, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_revoked_agent_cannot_log_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = node(dir.path()).await;
+    let (org, _) = node
+        .create_organisation("St Mary's", OrgKind::Hospital)
+        .await
+        .unwrap();
+    let admin = Identity::generate(&mut rand::rngs::OsRng);
+    node.register_agent_for(
+        org.id,
+        Role::OrgAdmin,
+        "Ada",
+        "ADM-1",
+        admin.public().sign,
+        admin.public().encrypt,
+    )
+    .await
+    .unwrap();
+    let doctor = Identity::generate(&mut rand::rngs::OsRng);
+    let auth = [5u8; 32];
+    let mut body = account(&doctor, "dr.gone", &auth);
+    body["organisation"] = json!(org.id.to_string());
+    body["role"] = json!("doctor");
+    body["name"] = json!("Dr Gone");
+    let (_, b) = call(
+        &node,
+        signed(Some(doctor.signing()), "POST", "/v1/accounts/staff", &body),
+    )
+    .await;
+    let secret = data_encoding::BASE32_NOPAD
+        .decode(b["totp_secret"].as_str().unwrap().as_bytes())
+        .unwrap();
+    let (s, _) = call(
+        &node,
+        signed(
+            Some(admin.signing()),
+            "POST",
+            "/v1/accounts/staff-requests/dr.gone/approve",
+            &json!({}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    // The org admin revokes the agent on the ledger (as the browser does).
+    let revoke = Tx {
+        signer: admin.public().sign,
+        nonce: 7,
+        body: TxBody::RevokeAgent {
+            agent: AgentId::of(&doctor.public().sign),
+        },
+    }
+    .sign(admin.signing());
+    let committed = node.submit(revoke).await.unwrap();
+    assert!(matches!(
+        committed.outcome,
+        ehrchain_types::Outcome::Applied
+    ));
+    let code = format!(
+        "{:06}",
+        otp::hotp(&secret, now_ms() / 1000 / otp::STEP_SECS)
+    );
+    let (s, b) = call(&node, login("dr.gone", &auth, Some(code))).await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("revoked")),
+        "{b}"
+    );
+    assert!(b["backup"].is_null());
+    let (s, b) = call(
+        &node,
+        Request::get(format!("/v1/organisations/{}/agents", org.id))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let listed: Vec<(&str, bool)> = b["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["name"].as_str().unwrap(), a["revoked"].is_null()))
+        .collect();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert!(listed.contains(&("Dr Gone", false)) && listed.contains(&("Ada", true)));
+}

@@ -225,6 +225,11 @@ fn tx_cases(id: &Identity) -> Vec<(u64, TxBody, Value)> {
             TxBody::EraseRequest { record: rec2 },
             json!({"kind": "erase-request", "record": rec2.to_string()}),
         ),
+        (
+            15,
+            TxBody::RevokeAgent { agent },
+            json!({"kind": "revoke-agent", "agent": agent.to_string()}),
+        ),
     ]
 }
 
@@ -440,6 +445,7 @@ fn browser_patient_grants_doctor_reads_revokes_refused() {
         "sees the erasure receipt",
         "node responses contained the plaintext",
         "verified the record anchor",
+        "org admin revoked the doctor",
         "logged in on another device",
         "upload progress shown",
         "no serious or critical WCAG 2 A/AA issues",

@@ -94,6 +94,8 @@ pub enum AccountError {
     Locked,
     #[error("this staff account is waiting for approval by an administrator of its organisation")]
     Pending,
+    #[error("this staff account was revoked by its organisation; ask your administrator")]
+    Revoked,
     #[error("only an administrator of the organisation, or the node operator, may do this")]
     NotAllowed,
     #[error("no such request")]
@@ -433,7 +435,14 @@ impl Node {
             if !s.approved {
                 return Err(AccountError::Pending);
             }
+            let active = self
+                .snapshot()?
+                .agent(&AgentId::of(&account.sign_key))?
+                .is_some_and(|a| a.is_active());
             self.save_account(&account)?;
+            if !active {
+                return Err(AccountError::Revoked);
+            }
         }
         self.inner.throttle.succeed(login);
         Ok(account)

@@ -18,6 +18,7 @@ const NEXT = {
   bad_credentials: 'Check the login name, password and (for staff) the 6-digit code, then try again.',
   locked: 'Too many failed attempts. Wait one minute, then try again.',
   pending_approval: 'Your request is waiting for your organisation\u2019s administrator. Try again after they approve it.',
+  revoked: 'This staff account was revoked by your organisation. Ask your administrator.',
   login_taken: 'That login name is taken. Choose another one.',
   unauthorised: 'Your session could not be verified. Check this device\u2019s clock, then log in again.',
   replay: 'This action was already submitted. Refresh the page to see its result.',

@@ -69,6 +69,7 @@ function tag(list, value, what) {
 }
 
 const KINDS = {
+  'revoke-agent': 3,
   'register-patient': 4,
   'anchor-record': 5,
   grant: 6,
@@ -88,6 +89,9 @@ export function encodeTx(tx) {
   if (!kind) throw new Error(`the browser does not sign ${b.kind} transactions`);
   e.u8(kind);
   switch (b.kind) {
+    case 'revoke-agent':
+      e.fixed(idBytes(b.agent, 'ag_'));
+      break;
     case 'register-patient':
       e.fixed(b.encryptKey);
       break;

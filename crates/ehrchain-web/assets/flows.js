@@ -145,4 +145,10 @@ export async function breakGlass(s, patient, reason, durationSecs) {
   return api.submit(await signTx(s.identity, { kind: 'break-glass', patient, reason, durationSecs }));
 }
 
+// An org admin ends a staff member's registration (the ledger checks the signer administers
+// the organisation). Their node account can no longer log in.
+export async function revokeAgent(s, agent) {
+  return api.submit(await signTx(s.identity, { kind: 'revoke-agent', agent }));
+}
+
 export { actorId };

@@ -558,7 +558,7 @@ export async function staffDashboard() {
     h('p', {}, `${s.role.replace(/-/g, ' ')} at ${await orgName(s.organisation)}. Your staff id: `, h('code', { id: 'my-agent-id' }, s.agent),
       ` (patients grant access to it). You read for: ${purpose}.`)));
 
-  if (s.role === 'org-admin') root.append(await approvals(s));
+  if (s.role === 'org-admin') root.append(await approvals(s), await staffList(s));
 
   const detail = h('section', { id: 'patient-detail' });
   const showPatient = async (pid, p = purpose) => detail.replaceChildren(await patientPanel(s, pid, p));
@@ -602,6 +602,37 @@ async function approvals(s) {
         } catch (err) { showError(st, err); e.target.disabled = false; }
       } }, 'Decline'), st));
   }
+  return sec;
+}
+
+async function staffList(s) {
+  const sec = h('section', { id: 'staff' }, h('h2', {}, `Staff of ${await orgName(s.organisation)}`));
+  const { agents } = await api.get(`/v1/organisations/${s.organisation}/agents`);
+  const rows = agents.map((a) => {
+    const st = status();
+    const cell = h('td', {});
+    if (a.revoked) cell.append(`revoked ${when(a.revoked)}`);
+    else if (a.id === s.agent) cell.append('you');
+    else {
+      const b = h('button', { class: 'danger', 'data-revoke-agent': a.id }, 'Revoke');
+      b.addEventListener('click', async () => {
+        if (!b.dataset.armed) {
+          b.dataset.armed = '1';
+          b.textContent = `Confirm: revoke ${a.name}`;
+          showOk(st, 'They will no longer be able to log in or read anything; what they already read stays read.');
+          return;
+        }
+        try {
+          await flows.revokeAgent(s, a.id);
+          b.remove();
+          showOk(st, `Revoked: ${a.name} is no longer registered.`);
+        } catch (err) { showError(st, err); }
+      });
+      cell.append(b);
+    }
+    return h('tr', { 'data-agent': a.id }, h('td', {}, a.name), h('td', {}, a.role), h('td', {}, a.licence), h('td', {}, when(a.registered)), cell, h('td', {}, st));
+  });
+  sec.append(h('table', {}, h('thead', {}, h('tr', {}, ['Name', 'Role', 'Licence', 'Registered', 'Status', ''].map((c) => h('th', { scope: 'col' }, c)))), h('tbody', {}, rows)));
   return sec;
 }
 

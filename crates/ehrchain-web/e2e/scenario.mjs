@@ -20,7 +20,7 @@ const [url, dataDir, bin, shots] = process.argv.slice(2);
 if (!bin) throw new Error('usage: node scenario.mjs <node url> <data dir> <ehrchain binary> [screenshot dir]');
 if (shots) mkdirSync(shots, { recursive: true });
 
-function totp(base32) {
+function totp(base32, offset = 0) {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
   let bits = 0;
   let value = 0;
@@ -34,7 +34,7 @@ function totp(base32) {
     }
   }
   const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 30000)));
+  counter.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 30000) + offset));
   const d = createHmac('sha1', Buffer.from(out)).update(counter).digest();
   const o = d[19] & 0xf;
   const code = ((d[o] & 0x7f) << 24) | (d[o + 1] << 16) | (d[o + 2] << 8) | d[o + 3];
@@ -388,6 +388,20 @@ try {
   }, anchorTx);
   check(negatives.good && !negatives.otherKey && !negatives.wrongId && !negatives.wrongIndex && !negatives.forgedPath, `inclusion checks refuse forgeries: ${JSON.stringify(negatives)}`);
   step('auditor verified the record anchor\u2019s inclusion in the browser; forged proofs fail');
+
+  // The org admin revokes the doctor; the doctor can no longer log in.
+  await admin.goto(`${url}/#/`);
+  await admin.goto(`${url}/#/staff`);
+  await admin.click(`[data-revoke-agent="${doctorId}"]`);
+  await admin.click(`[data-revoke-agent="${doctorId}"]`);
+  await expectText(admin, `tr[data-agent="${doctorId}"] .status`, 'Revoked');
+  await doctor.goto(`${url}/#/login?staff`);
+  await doctor.fill('input[name=login]', 'dr.rao');
+  await doctor.fill('input[name=password]', PASSWORD);
+  await doctor.fill('input[name=code]', totp(doctorSecret, 1));
+  await doctor.click('button:has-text("Log in")');
+  await expectText(doctor, '[role=alert]', 'revoked by your organisation');
+  step('org admin revoked the doctor in the UI; the doctor can no longer log in');
 
   // The patient logs in on another device (a fresh browser context): the backup the node kept
   // opens with the passphrase alone. This context bypasses the CSP only so that the
