@@ -329,6 +329,25 @@ fn browser_crypto_matches_rust() {
         );
     }
 
+    // The streaming paths: incremental SHA-256, and decryption as the ciphertext arrives.
+    assert_eq!(r["sha256_mismatches"], json!([]));
+    assert_eq!(
+        r["stream_plaintext_sha256"],
+        sha256(&rust_plain).to_string()
+    );
+    assert_eq!(r["stream_cid"], Cid::of(&rust_ct).to_string());
+    for case in [
+        "stream_truncated",
+        "stream_tampered",
+        "stream_segment_dropped",
+    ] {
+        assert!(
+            r[case]["error"].is_string(),
+            "{case} must fail, got {}",
+            r[case]
+        );
+    }
+
     // Browser → Rust.
     let ct = B64
         .decode(r["browser_ciphertext"].as_str().expect("ct"))
@@ -338,6 +357,14 @@ fn browser_crypto_matches_rust() {
         ehrchain_crypto::stream::ciphertext_len(200_000)
     );
     assert_eq!(rust_decrypt(&key_of(browser_key), &ct), pattern(200_000));
+    let from_file = B64
+        .decode(r["browser_file_ciphertext"].as_str().expect("ct"))
+        .expect("b64");
+    assert_eq!(
+        rust_decrypt(&key_of(browser_key), &from_file),
+        pattern(200_000)
+    );
+    assert_eq!(r["browser_file_cid"], Cid::of(&from_file).to_string());
     let env = Envelope::from_bytes(
         &B64.decode(r["browser_envelope"].as_str().expect("env"))
             .expect("b64"),

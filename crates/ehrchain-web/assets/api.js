@@ -108,9 +108,9 @@ export async function putBlob(identity, ciphertext, onProgress) {
   });
 }
 
-// Sends a signed access transaction; answers the envelope, the ciphertext and the headers.
-// The node sends only ciphertext: decryption happens in the page.
-export async function readRecord(record, accessTx, onProgress, envelopeOnly = false) {
+// Sends a signed access transaction; answers the envelope, the headers and the ciphertext as a
+// stream of chunks. The node sends only ciphertext: decryption happens in the page.
+export async function readRecord(record, accessTx, envelopeOnly = false) {
   const q = envelopeOnly ? '?envelope_only=true' : '';
   const resp = await check(await fetch(`/v1/records/${record}/read${q}`, {
     method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: accessTx,
@@ -122,23 +122,17 @@ export async function readRecord(record, accessTx, onProgress, envelopeOnly = fa
   const h = (n) => resp.headers.get(n);
   const total = Number(h('x-ehr-size')) || 0;
   const reader = resp.body.getReader();
-  const chunks = [];
-  let done = 0;
-  for (;;) {
-    const { value, done: end } = await reader.read();
-    if (end) break;
-    chunks.push(value);
-    done += value.length;
-    if (onProgress) onProgress(done, total);
-  }
-  const ciphertext = new Uint8Array(done);
-  let at = 0;
-  for (const c of chunks) {
-    ciphertext.set(c, at);
-    at += c.length;
+  // The ciphertext as it arrives, for the caller to decrypt as it streams.
+  async function* chunks() {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      yield value;
+    }
   }
   return {
-    ciphertext,
+    chunks: chunks(),
+    total,
     envelope: unb64(h('x-ehr-envelope')),
     accessTx: h('x-ehr-access-tx'),
     basis: JSON.parse(h('x-ehr-basis') || 'null'),

@@ -245,10 +245,175 @@ export async function decryptRecord(dataKey, ciphertext) {
   return concat(...parts);
 }
 
+// Encrypts a File (or Blob) segment by segment without holding its plaintext: each 64 KiB slice
+// is read, sealed and appended to a Blob that the browser may keep on disk, while the CID is
+// hashed incrementally. Answers { blob, cid, length }.
+export async function encryptFile(dataKey, file, onProgress, prefix = random(7)) {
+  const key = await subtle.importKey('raw', dataKey, 'AES-GCM', false, ['encrypt']);
+  const header = concat(MAGIC_VERSION, prefix);
+  const hasher = new Sha256();
+  hasher.update(header);
+  let blob = new Blob([header]);
+  let batch = [];
+  const segments = Math.max(1, Math.ceil(file.size / SEGMENT));
+  for (let i = 0; i < segments; i++) {
+    const end = Math.min((i + 1) * SEGMENT, file.size);
+    const chunk = new Uint8Array(await file.slice(i * SEGMENT, end).arrayBuffer());
+    const sealed = new Uint8Array(await subtle.encrypt(
+      { name: 'AES-GCM', iv: segmentNonce(prefix, i, i === segments - 1), additionalData: header }, key, chunk));
+    hasher.update(sealed);
+    batch.push(sealed);
+    if (batch.length === 64 || i === segments - 1) {
+      blob = new Blob([blob, ...batch]);
+      batch = [];
+    }
+    if (onProgress) onProgress(end, file.size);
+  }
+  return { blob, cid: cidFromDigest(hasher.digest()), length: blob.size };
+}
+
+// Decrypts a record as its ciphertext streams in (`chunks`: an async iterable of Uint8Array),
+// keeping at most one sealed segment in memory and the plaintext in a Blob. A full segment is
+// held back until more input shows it is not the last. Answers { blob, cid } (the CID of the
+// ciphertext received); any tampering, truncation or reordering throws.
+export async function decryptStream(dataKey, chunks, onProgress) {
+  const key = await subtle.importKey('raw', dataKey, 'AES-GCM', false, ['decrypt']);
+  const hasher = new Sha256();
+  const sealedLen = SEGMENT + 16;
+  let pending = new Uint8Array(0);
+  let header = null;
+  let counter = 0;
+  let received = 0;
+  let blob = new Blob([]);
+  let batch = [];
+  const open = async (seg, last) => {
+    try {
+      batch.push(new Uint8Array(await subtle.decrypt(
+        { name: 'AES-GCM', iv: segmentNonce(header.subarray(5, 12), counter, last), additionalData: header }, key, seg)));
+    } catch {
+      throw new Error('the record failed its integrity check (tampered or truncated)');
+    }
+    counter++;
+    if (batch.length === 64 || last) {
+      blob = new Blob([blob, ...batch]);
+      batch = [];
+    }
+  };
+  for await (const chunk of chunks) {
+    hasher.update(chunk);
+    received += chunk.length;
+    if (onProgress) onProgress(received);
+    pending = concat(pending, chunk);
+    if (!header) {
+      if (pending.length < 12) continue;
+      header = pending.slice(0, 12);
+      if (hex(header.subarray(0, 5)) !== hex(MAGIC_VERSION)) throw new Error('not an ehrchain record (bad header)');
+      pending = pending.subarray(12);
+    }
+    let at = 0;
+    while (pending.length - at > sealedLen) {
+      await open(pending.subarray(at, at + sealedLen), false);
+      at += sealedLen;
+    }
+    pending = pending.slice(at);
+  }
+  if (!header || pending.length < 16) throw new Error('the record failed its integrity check (tampered or truncated)');
+  await open(pending, true);
+  return { blob, cid: cidFromDigest(hasher.digest()) };
+}
+
+// ---- SHA-256, incremental (FIPS 180-4) ------------------------------------------------------
+// WebCrypto's digest takes one whole buffer; records are hashed as they stream instead.
+
+const K256 = new Uint32Array([
+  0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+  0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+  0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+  0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+  0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+  0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+  0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+  0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+]);
+
+export class Sha256 {
+  constructor() {
+    this.h = new Uint32Array([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]);
+    this.buf = new Uint8Array(64);
+    this.fill = 0;
+    this.len = 0;
+    this.w = new Uint32Array(64);
+  }
+
+  update(data) {
+    this.len += data.length;
+    let at = 0;
+    if (this.fill) {
+      const take = Math.min(64 - this.fill, data.length);
+      this.buf.set(data.subarray(0, take), this.fill);
+      this.fill += take;
+      at = take;
+      if (this.fill < 64) return;
+      this.block(this.buf, 0);
+      this.fill = 0;
+    }
+    for (; at + 64 <= data.length; at += 64) this.block(data, at);
+    this.buf.set(data.subarray(at), 0);
+    this.fill = data.length - at;
+  }
+
+  digest() {
+    const bits = this.len * 8;
+    const pad = new Uint8Array((this.fill < 56 ? 56 : 120) - this.fill + 8);
+    pad[0] = 0x80;
+    const dv = new DataView(pad.buffer);
+    dv.setUint32(pad.length - 8, Math.floor(bits / 0x100000000));
+    dv.setUint32(pad.length - 4, bits >>> 0);
+    this.update(pad);
+    const out = new Uint8Array(32);
+    const ov = new DataView(out.buffer);
+    this.h.forEach((v, i) => ov.setUint32(4 * i, v));
+    return out;
+  }
+
+  block(d, at) {
+    const w = this.w;
+    for (let i = 0; i < 16; i++) w[i] = (d[at + 4 * i] << 24) | (d[at + 4 * i + 1] << 16) | (d[at + 4 * i + 2] << 8) | d[at + 4 * i + 3];
+    for (let i = 16; i < 64; i++) {
+      const a = w[i - 15];
+      const b = w[i - 2];
+      const s0 = ((a >>> 7) | (a << 25)) ^ ((a >>> 18) | (a << 14)) ^ (a >>> 3);
+      const s1 = ((b >>> 17) | (b << 15)) ^ ((b >>> 19) | (b << 13)) ^ (b >>> 10);
+      w[i] = (w[i - 16] + s0 + w[i - 7] + s1) | 0;
+    }
+    let [a, b, c, dd, e, f, g, hh] = this.h;
+    for (let i = 0; i < 64; i++) {
+      const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
+      const t1 = (hh + S1 + ((e & f) ^ (~e & g)) + K256[i] + w[i]) | 0;
+      const S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
+      const t2 = (S0 + ((a & b) ^ (a & c) ^ (b & c))) | 0;
+      hh = g;
+      g = f;
+      f = e;
+      e = (dd + t1) | 0;
+      dd = c;
+      c = b;
+      b = a;
+      a = (t1 + t2) | 0;
+    }
+    const h = this.h;
+    h[0] += a; h[1] += b; h[2] += c; h[3] += dd; h[4] += e; h[5] += f; h[6] += g; h[7] += hh;
+  }
+}
+
 // ---- CIDv1, raw codec, sha2-256, base32 lower with the 'b' multibase prefix (cid.rs) --------
 
 export async function cidOf(bytes) {
-  const multihash = concat(new Uint8Array([0x01, 0x55, 0x12, 0x20]), await sha256(bytes));
+  return cidFromDigest(await sha256(bytes));
+}
+
+export function cidFromDigest(digest) {
+  const multihash = concat(new Uint8Array([0x01, 0x55, 0x12, 0x20]), digest);
   const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
   let bits = 0;
   let value = 0;

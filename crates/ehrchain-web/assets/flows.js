@@ -6,7 +6,7 @@
 import * as api from './api.js';
 import {
   b64, unb64, random, unhex, hex, generateIdentity, actorId, passwordKeys, sealBackup, openBackup,
-  PBKDF2_ITERATIONS, sealEnvelope, openEnvelope, encryptRecord, decryptRecord, cidOf, cidDigest,
+  PBKDF2_ITERATIONS, sealEnvelope, openEnvelope, encryptFile, decryptStream, cidDigest,
 } from './crypto.js';
 import { signTx, newId, idBytes } from './codec.js';
 
@@ -54,19 +54,18 @@ export async function logIn(login, password, code) {
 
 // Encrypts and stores a file as a record of `patient`, authored by the logged-in person.
 export async function uploadRecord(s, patient, file, category, onProgress = () => {}) {
-  const plain = new Uint8Array(await file.arrayBuffer());
   const recipients = (await api.get(`/v1/patients/${patient}/recipients?category=${encodeURIComponent(category)}`, s.identity)).recipients;
   const dataKey = random(32);
-  onProgress('Encrypting', 0, plain.length);
-  const ciphertext = await encryptRecord(dataKey, plain, (d, t) => onProgress('Encrypting', d, t));
-  const cid = await cidOf(ciphertext);
+  onProgress('Encrypting', 0, file.size);
+  // Segment by segment from the file: the whole plaintext is never in memory.
+  const { blob: ciphertext, cid } = await encryptFile(dataKey, file, (d, t) => onProgress('Encrypting', d, t));
   const stored = await api.putBlob(s.identity, ciphertext, (d, t) => onProgress('Uploading', d, t));
   if (stored.cid !== cid) throw new Error(`the node stored the ciphertext as ${stored.cid}, but it hashes to ${cid}; nothing was anchored`);
   const record = newId('rec_');
   onProgress('Anchoring on the ledger', 1, 1);
   const receipt = await api.submit(await signTx(s.identity, {
     kind: 'anchor-record', record, patient, category, mediaType: file.type || 'application/octet-stream',
-    size: ciphertext.length, cidDigest: await cidDigest(cid), supersedes: null,
+    size: ciphertext.size, cidDigest: await cidDigest(cid), supersedes: null,
   }));
   const context = idBytes(record, 'rec_');
   const envelopes = [];
@@ -82,12 +81,12 @@ export async function uploadRecord(s, patient, file, category, onProgress = () =
 // envelope is opened and the ciphertext decrypted in this page.
 export async function openRecord(s, record, purpose, onProgress) {
   const access = await signTx(s.identity, { kind: 'access', record, purpose });
-  const got = await api.readRecord(record, access, onProgress);
-  if ((await cidOf(got.ciphertext)) !== got.cid) throw new Error('the ciphertext received does not match the record\u2019s CID');
+  const got = await api.readRecord(record, access);
   const key = await openEnvelope(s.identity, idBytes(record, 'rec_'), got.envelope);
-  const plaintext = await decryptRecord(key, got.ciphertext);
+  const { blob, cid } = await decryptStream(key, got.chunks, (d) => onProgress && onProgress(d, got.total));
   key.fill(0);
-  return { ...got, plaintext };
+  if (cid !== got.cid) throw new Error('the ciphertext received does not match the record\u2019s CID; nothing is shown');
+  return { ...got, plaintext: blob };
 }
 
 // Signs a grant, then re-seals the data keys of the covered existing records to the grantee.
@@ -114,7 +113,7 @@ export async function grant(s, spec) {
     if (r.erased !== null) continue;
     if (!(spec.records || []).includes(r.id) && !spec.categories.some((c) => covers(c, r.category))) continue;
     const access = await signTx(s.identity, { kind: 'access', record: r.id, purpose: spec.purpose });
-    const { envelope } = await api.readRecord(r.id, access, null, true);
+    const { envelope } = await api.readRecord(r.id, access, true);
     const context = idBytes(r.id, 'rec_');
     const dataKey = await openEnvelope(s.identity, context, envelope);
     const sealed = await sealEnvelope(unhex(key), context, dataKey);

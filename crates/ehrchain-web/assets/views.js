@@ -125,13 +125,15 @@ const PURPOSE_TEXT = {
 
 // A decrypted record, shown in the page and offered for download. Text is shown as text;
 // images through a blob: URL; anything else is download-only.
-function viewer(rec, name) {
+async function viewer(rec, name) {
   const blob = new Blob([rec.plaintext], { type: rec.mediaType || 'application/octet-stream' });
   const url = URL.createObjectURL(blob);
   const box = h('div', { class: 'viewer', 'data-record': name });
   const type = rec.mediaType || '';
   if (type.startsWith('text/') || type.includes('json') || type.includes('xml')) {
-    box.append(h('pre', { class: 'plaintext' }, new TextDecoder().decode(rec.plaintext)));
+    // Long texts are cut for display; the download has everything.
+    const text = await blob.slice(0, 1 << 20).text();
+    box.append(h('pre', { class: 'plaintext' }, text), blob.size > 1 << 20 ? h('p', { class: 'meta' }, `Showing the first MiB of ${size(blob.size)}; download it for the rest.`) : null);
   } else if (type.startsWith('image/')) {
     box.append(h('img', { src: url, alt: `record ${name}` }));
   }
@@ -319,7 +321,7 @@ export async function patientDashboard() {
             st.replaceChildren(p);
             try {
               const rec = await flows.openRecord(s, r.id, 'treatment', (d, t) => p.update('Downloading ciphertext', d, t));
-              viewerSlot.replaceChildren(viewer(rec, r.id));
+              viewerSlot.replaceChildren(await viewer(rec, r.id));
               st.textContent = '';
             } catch (err) { showError(st, err); }
           } }, 'Open'),
@@ -658,7 +660,7 @@ async function patientPanel(s, pid, purpose) {
         rs.replaceChildren(p);
         try {
           const rec = await flows.openRecord(s, r.id, purpose, (d, t) => p.update('Downloading', d, t));
-          slot.replaceChildren(viewer(rec, r.id));
+          slot.replaceChildren(await viewer(rec, r.id));
           rs.textContent = '';
         } catch (err) { slot.replaceChildren(); showError(rs, err); }
       } }, 'Open')), h('td', {}, rs));

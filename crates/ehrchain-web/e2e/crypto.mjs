@@ -63,12 +63,40 @@ try {
     r.tampered_ciphertext = await attempt(() => c.decryptRecord(c.unhex(fx.rust_data_key), badCt));
     r.truncated_ciphertext = await attempt(() => c.decryptRecord(c.unhex(fx.rust_data_key), ct.subarray(0, 12 + 65536 + 16)));
 
+    // Streaming: the incremental SHA-256 equals WebCrypto's on awkward lengths and chunkings;
+    // the Rust record decrypts as a stream of 7000-byte chunks (and fails truncated or tampered).
+    r.sha256_mismatches = [];
+    for (const len of [0, 1, 55, 56, 63, 64, 65, 119, 120, 1000, 200000]) {
+      const data = c.random(Math.min(len, 65536));
+      const full = len > 65536 ? c.concat(data, data, data, c.random(len - 3 * 65536)) : data;
+      const h = new c.Sha256();
+      for (let at = 0; at < full.length;) {
+        const step = 1 + ((at * 31) % 97);
+        h.update(full.subarray(at, at + step));
+        at += step;
+      }
+      if (c.hex(h.digest()) !== c.hex(await c.sha256(full))) r.sha256_mismatches.push(len);
+    }
+    async function* chunked(bytes, n) {
+      for (let at = 0; at < bytes.length; at += n) yield bytes.subarray(at, at + n);
+    }
+    const streamed = await c.decryptStream(c.unhex(fx.rust_data_key), chunked(ct, 7000));
+    r.stream_plaintext_sha256 = c.hex(await c.sha256(new Uint8Array(await streamed.blob.arrayBuffer())));
+    r.stream_cid = streamed.cid;
+    r.stream_truncated = await attempt(() => c.decryptStream(c.unhex(fx.rust_data_key), chunked(ct.subarray(0, ct.length - 1), 7000)));
+    r.stream_tampered = await attempt(() => c.decryptStream(c.unhex(fx.rust_data_key), chunked(badCt, 7000)));
+    r.stream_segment_dropped = await attempt(() => c.decryptStream(c.unhex(fx.rust_data_key),
+      chunked(c.concat(ct.subarray(0, 12), ct.subarray(12 + 65552)), 7000)));
+
     // Made here, for Rust to open.
     const plain = new Uint8Array(fx.browser_plain_len);
     for (let i = 0; i < plain.length; i++) plain[i] = (i * 7) % 251;
     const key = c.unhex(fx.browser_data_key);
     r.browser_ciphertext = c.b64(await c.encryptRecord(key, plain));
     r.browser_envelope = c.b64(await c.sealEnvelope(c.unhex(fx.encrypt_public), ctx, key));
+    const fromFile = await c.encryptFile(key, new File([plain], 'x.bin'));
+    r.browser_file_ciphertext = c.b64(new Uint8Array(await fromFile.blob.arrayBuffer()));
+    r.browser_file_cid = fromFile.cid;
     r.auth_header = await api.authHeader(id, 'GET', fx.auth_path, c.hex(await c.sha256(new Uint8Array(0))));
 
     // A browser-generated identity, for Rust to rebuild from its secrets.
