@@ -365,6 +365,14 @@ fn browser_crypto_matches_rust() {
         pattern(200_000)
     );
     assert_eq!(r["browser_file_cid"], Cid::of(&from_file).to_string());
+    let empty = B64
+        .decode(r["browser_empty_ciphertext"].as_str().expect("ct"))
+        .expect("b64");
+    assert_eq!(
+        empty.len() as u64,
+        ehrchain_crypto::stream::ciphertext_len(0)
+    );
+    assert!(rust_decrypt(&key_of(browser_key), &empty).is_empty());
     let env = Envelope::from_bytes(
         &B64.decode(r["browser_envelope"].as_str().expect("env"))
             .expect("b64"),

@@ -256,9 +256,17 @@ export async function encryptFile(dataKey, file, onProgress, prefix = random(7))
   let blob = new Blob([header]);
   let batch = [];
   const segments = Math.max(1, Math.ceil(file.size / SEGMENT));
+  // Read 64 segments (4 MiB) at a time: one read per segment costs more than the encryption.
+  let slab = new Uint8Array(0);
+  let slabStart = 0;
   for (let i = 0; i < segments; i++) {
-    const end = Math.min((i + 1) * SEGMENT, file.size);
-    const chunk = new Uint8Array(await file.slice(i * SEGMENT, end).arrayBuffer());
+    const start = i * SEGMENT;
+    const end = Math.min(start + SEGMENT, file.size);
+    if (end > slabStart + slab.length || (start === 0 && slab.length === 0)) {
+      slabStart = start;
+      slab = new Uint8Array(await file.slice(start, Math.min(start + 64 * SEGMENT, file.size)).arrayBuffer());
+    }
+    const chunk = slab.subarray(start - slabStart, end - slabStart);
     const sealed = new Uint8Array(await subtle.encrypt(
       { name: 'AES-GCM', iv: segmentNonce(prefix, i, i === segments - 1), additionalData: header }, key, chunk));
     hasher.update(sealed);
@@ -325,7 +333,7 @@ export async function decryptStream(dataKey, chunks, onProgress) {
 // ---- SHA-256, incremental (FIPS 180-4) ------------------------------------------------------
 // WebCrypto's digest takes one whole buffer; records are hashed as they stream instead.
 
-const K256 = new Uint32Array([
+const K256 = Int32Array.from([
   0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
   0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
   0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
@@ -338,11 +346,12 @@ const K256 = new Uint32Array([
 
 export class Sha256 {
   constructor() {
-    this.h = new Uint32Array([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]);
+    // Int32Array keeps every word a small integer for the JIT (no doubles).
+    this.h = Int32Array.from([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]);
     this.buf = new Uint8Array(64);
     this.fill = 0;
     this.len = 0;
-    this.w = new Uint32Array(64);
+    this.w = new Int32Array(64);
   }
 
   update(data) {
@@ -354,10 +363,12 @@ export class Sha256 {
       this.fill += take;
       at = take;
       if (this.fill < 64) return;
-      this.block(this.buf, 0);
+      this.blocks(this.buf, 0, 64);
       this.fill = 0;
     }
-    for (; at + 64 <= data.length; at += 64) this.block(data, at);
+    const whole = (data.length - at) & ~63;
+    if (whole) this.blocks(data, at, at + whole);
+    at += whole;
     this.buf.set(data.subarray(at), 0);
     this.fill = data.length - at;
   }
@@ -372,37 +383,48 @@ export class Sha256 {
     this.update(pad);
     const out = new Uint8Array(32);
     const ov = new DataView(out.buffer);
-    this.h.forEach((v, i) => ov.setUint32(4 * i, v));
+    for (let i = 0; i < 8; i++) ov.setInt32(4 * i, this.h[i]);
     return out;
   }
 
-  block(d, at) {
+  blocks(d, from, to) {
     const w = this.w;
-    for (let i = 0; i < 16; i++) w[i] = (d[at + 4 * i] << 24) | (d[at + 4 * i + 1] << 16) | (d[at + 4 * i + 2] << 8) | d[at + 4 * i + 3];
-    for (let i = 16; i < 64; i++) {
-      const a = w[i - 15];
-      const b = w[i - 2];
-      const s0 = ((a >>> 7) | (a << 25)) ^ ((a >>> 18) | (a << 14)) ^ (a >>> 3);
-      const s1 = ((b >>> 17) | (b << 15)) ^ ((b >>> 19) | (b << 13)) ^ (b >>> 10);
-      w[i] = (w[i - 16] + s0 + w[i - 7] + s1) | 0;
-    }
-    let [a, b, c, dd, e, f, g, hh] = this.h;
-    for (let i = 0; i < 64; i++) {
-      const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
-      const t1 = (hh + S1 + ((e & f) ^ (~e & g)) + K256[i] + w[i]) | 0;
-      const S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
-      const t2 = (S0 + ((a & b) ^ (a & c) ^ (b & c))) | 0;
-      hh = g;
-      g = f;
-      f = e;
-      e = (dd + t1) | 0;
-      dd = c;
-      c = b;
-      b = a;
-      a = (t1 + t2) | 0;
-    }
     const h = this.h;
-    h[0] += a; h[1] += b; h[2] += c; h[3] += dd; h[4] += e; h[5] += f; h[6] += g; h[7] += hh;
+    const k = K256;
+    let h0 = h[0], h1 = h[1], h2 = h[2], h3 = h[3], h4 = h[4], h5 = h[5], h6 = h[6], h7 = h[7];
+    for (let at = from; at < to; at += 64) {
+      for (let i = 0; i < 16; i++) {
+        const j = at + 4 * i;
+        w[i] = (d[j] << 24) | (d[j + 1] << 16) | (d[j + 2] << 8) | d[j + 3];
+      }
+      for (let i = 16; i < 64; i++) {
+        const x = w[i - 15];
+        const y = w[i - 2];
+        const s0 = ((x >>> 7) | (x << 25)) ^ ((x >>> 18) | (x << 14)) ^ (x >>> 3);
+        const s1 = ((y >>> 17) | (y << 15)) ^ ((y >>> 19) | (y << 13)) ^ (y >>> 10);
+        w[i] = (((w[i - 16] + s0) | 0) + ((w[i - 7] + s1) | 0)) | 0;
+      }
+      let a = h0, b = h1, c = h2, dd = h3, e = h4, f = h5, g = h6, hh = h7;
+      for (let i = 0; i < 64; i++) {
+        const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
+        const ch = (e & f) ^ (~e & g);
+        const t1 = (((((hh + S1) | 0) + ch) | 0) + ((k[i] + w[i]) | 0)) | 0;
+        const S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
+        const maj = (a & b) ^ (a & c) ^ (b & c);
+        const t2 = (S0 + maj) | 0;
+        hh = g;
+        g = f;
+        f = e;
+        e = (dd + t1) | 0;
+        dd = c;
+        c = b;
+        b = a;
+        a = (t1 + t2) | 0;
+      }
+      h0 = (h0 + a) | 0; h1 = (h1 + b) | 0; h2 = (h2 + c) | 0; h3 = (h3 + dd) | 0;
+      h4 = (h4 + e) | 0; h5 = (h5 + f) | 0; h6 = (h6 + g) | 0; h7 = (h7 + hh) | 0;
+    }
+    h[0] = h0; h[1] = h1; h[2] = h2; h[3] = h3; h[4] = h4; h[5] = h5; h[6] = h6; h[7] = h7;
   }
 }
 

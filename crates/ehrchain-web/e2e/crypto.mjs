@@ -97,6 +97,8 @@ try {
     const fromFile = await c.encryptFile(key, new File([plain], 'x.bin'));
     r.browser_file_ciphertext = c.b64(new Uint8Array(await fromFile.blob.arrayBuffer()));
     r.browser_file_cid = fromFile.cid;
+    const empty = await c.encryptFile(key, new File([], 'empty.txt'));
+    r.browser_empty_ciphertext = c.b64(new Uint8Array(await empty.blob.arrayBuffer()));
     r.auth_header = await api.authHeader(id, 'GET', fx.auth_path, c.hex(await c.sha256(new Uint8Array(0))));
 
     // A browser-generated identity, for Rust to rebuild from its secrets.
