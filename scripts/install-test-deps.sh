@@ -23,7 +23,8 @@ install_s3s_fs() {
 }
 
 # Headless Chromium for the web UI's browser tests (crates/ehrchain-cli/tests/web.rs), from
-# Debian's packages, and playwright-core (pinned by package-lock.json) to drive it.
+# Debian's packages, and playwright-core to drive it plus axe-core for the accessibility check
+# (both pinned by crates/ehrchain-web/e2e/package-lock.json).
 install_chromium() {
     if command -v chromium >/dev/null 2>&1; then
         log "chromium already installed: $(chromium --version 2>/dev/null | head -1)"
@@ -33,12 +34,12 @@ install_chromium() {
     local sudo=""
     if [ "$(id -u)" != "0" ]; then sudo="sudo"; fi
     $sudo apt-get update -q
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q chromium chromium-driver
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver
 }
 
 install_e2e_node_modules() {
     local dir="crates/ehrchain-web/e2e"
-    # npm ci always reinstalls exactly what package-lock.json pins (one small package; the npm
+    # npm ci always reinstalls exactly what package-lock.json pins (two small packages; the npm
     # cache makes repeats fast).
     log "npm ci in $dir"
     (cd "$dir" && npm ci --no-audit --no-fund --prefer-offline)
