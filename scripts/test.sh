@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (README, .ci/run): installs what the tests need (a real S3-compatible
-# server), then checks formatting and lints, then runs every test in the workspace.
+# server, headless Chromium and playwright-core), then checks formatting and lints, then runs
+# every test in the workspace, including the web UI's browser tests (crates/ehrchain-cli/tests/web.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-test-deps.sh

@@ -10,6 +10,7 @@ pub mod dto;
 pub mod error;
 pub mod metrics;
 pub mod routes;
+pub mod web;
 
 pub use auth::{sign_request, AUTH_HEADER, UNSIGNED_PAYLOAD};
 pub use error::ApiError;

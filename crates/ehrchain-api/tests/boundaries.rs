@@ -93,6 +93,7 @@ fn only_the_api_crate_speaks_http_and_json() {
         "ehrchain-store",
         "ehrchain-blob",
         "ehrchain-node",
+        "ehrchain-web",
     ] {
         let direct = tree(krate, Some(1));
         for bad in HTTP_OR_JSON {

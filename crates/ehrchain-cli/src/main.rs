@@ -65,6 +65,9 @@ enum Command {
     /// Register staff of a hosted organisation.
     #[command(subcommand)]
     Agent(AgentCmd),
+    /// Staff account requests made in the web UI (the node operator approves the first org admin).
+    #[command(subcommand)]
+    Staff(StaffCmd),
     /// Patients register themselves with their own key.
     #[command(subcommand)]
     Patient(PatientCmd),
@@ -210,6 +213,23 @@ enum AgentCmd {
         /// The agent's key file (only its public sidecar is read).
         #[arg(long)]
         key: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum StaffCmd {
+    /// List web staff requests waiting for approval at this node.
+    Pending {
+        #[arg(long, env = "EHRCHAIN_DATA", default_value = "ehrchain-data")]
+        data_dir: PathBuf,
+    },
+    /// Approve a web staff request: registers the agent, signed with its organisation's key.
+    Approve {
+        #[arg(long, env = "EHRCHAIN_DATA", default_value = "ehrchain-data")]
+        data_dir: PathBuf,
+        /// The login name the person chose when requesting the account.
+        #[arg(long)]
+        login: String,
     },
 }
 
@@ -548,6 +568,43 @@ fn dispatch(cli: Cli) -> Result<()> {
             print(jm, &out, || {
                 format!(
                     "agent {} registered as {role} of {org}",
+                    out["agent"].as_str().unwrap_or("?")
+                )
+            });
+            Ok(())
+        }
+        Command::Staff(StaffCmd::Pending { data_dir }) => {
+            let v = validator_key(&data_dir)?;
+            let out = client()?.signed_get(v.signing(), "/v1/accounts/staff-requests")?;
+            print(jm, &out, || {
+                out["requests"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|r| {
+                        format!(
+                            "{}  {} as {} of {}",
+                            r["login"].as_str().unwrap_or(""),
+                            r["name"].as_str().unwrap_or(""),
+                            r["role"].as_str().unwrap_or(""),
+                            r["organisation"].as_str().unwrap_or("")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+            Ok(())
+        }
+        Command::Staff(StaffCmd::Approve { data_dir, login }) => {
+            let v = validator_key(&data_dir)?;
+            let out = client()?.signed_post(
+                v.signing(),
+                &format!("/v1/accounts/staff-requests/{login}/approve"),
+                &json!({}),
+            )?;
+            print(jm, &out, || {
+                format!(
+                    "{login} approved: agent {} registered",
                     out["agent"].as_str().unwrap_or("?")
                 )
             });

@@ -42,6 +42,8 @@ pub type Scheme = commonware_consensus::simplex::scheme::ed25519::Scheme;
 pub struct EngineCheck {
     verifier: Scheme,
     validators: Vec<PublicKey>,
+    /// The validators in the engine's participant order (sorted by key bytes).
+    sorted: Vec<PublicKey>,
 }
 
 impl EngineCheck {
@@ -59,6 +61,12 @@ impl EngineCheck {
                 ),
             ),
             validators: validators.to_vec(),
+            sorted: {
+                let mut v = validators.to_vec();
+                v.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+                v.dedup();
+                v
+            },
         }
     }
 
@@ -78,6 +86,45 @@ impl EngineCheck {
         }
         let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
         f.verify(&mut rng, &self.verifier, &Sequential)
+    }
+}
+
+/// A finalization laid out for a checker that does not link the engine (the web UI's auditor):
+/// the encoded proposal the validators signed (its last 32 bytes are the header hash) and each
+/// signer's key and signature. Each signature is a plain Ed25519 signature over
+/// `varint(len(ns)) ‖ ns ‖ proposal`, with `ns` = [`namespace`]`(chain id) ‖ "_FINALIZE"`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FinalizationParts {
+    pub proposal: Vec<u8>,
+    pub signatures: Vec<(PublicKey, [u8; 64])>,
+}
+
+impl EngineCheck {
+    /// Decodes an engine finalization into its parts (without verifying it).
+    pub fn parts(&self, bytes: &[u8]) -> Option<FinalizationParts> {
+        use commonware_codec::{Encode as _, Read as _};
+        let f = Finalization::<Scheme, Digest>::read_cfg(
+            &mut bytes::Bytes::copy_from_slice(bytes),
+            &<Scheme as commonware_cryptography::certificate::Verifier>::certificate_codec_config(
+                &self.verifier,
+            ),
+        )
+        .ok()?;
+        let signatures = f
+            .certificate
+            .signers
+            .iter()
+            .zip(f.certificate.signatures.iter())
+            .map(|(who, sig)| {
+                let key = *self.sorted.get(who.get() as usize)?;
+                let raw: [u8; 64] = sig.encode().as_ref().try_into().ok()?;
+                Some((key, raw))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(FinalizationParts {
+            proposal: f.proposal.encode().to_vec(),
+            signatures,
+        })
     }
 }
 

@@ -39,6 +39,7 @@ pub mod error;
 pub mod hash;
 pub mod identity;
 pub mod keyfile;
+pub mod otp;
 pub mod secret;
 pub mod sign;
 pub mod small;

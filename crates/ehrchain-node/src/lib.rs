@@ -7,11 +7,13 @@
 //! - [`integrity`]: start-up verification and the periodic scrub of blocks and blobs, alerts and
 //!   quarantine;
 //! - [`keystore`]: the node's keys at rest (Argon2id-sealed);
+//! - [`accounts`]: web logins (encrypted key backups, staff requests, TOTP);
 //! - [`flows`]: the operations clients use (read a record, store envelopes, personas, queries).
 //!
 //! With a validator set of one this is the embedded default; the consortium issue puts the
 //! consensus adapter in front of the same producer.
 
+pub mod accounts;
 pub mod chain;
 pub mod config;
 pub mod effects;

@@ -74,6 +74,9 @@ pub(crate) struct Inner {
     /// Checks block certificates (the engine's finalizations) against the genesis validators.
     pub certificates: Arc<dyn CertificateCheck + Send + Sync>,
     pub stats: Arc<NodeStats>,
+    /// Serialises read-modify-write of web accounts (sign-up, TOTP step, approval).
+    pub accounts_lock: std::sync::Mutex<()>,
+    pub throttle: crate::accounts::Throttle,
 }
 
 /// A running node. Cheap to clone; the threads stop when the last clone is dropped.
@@ -189,6 +192,8 @@ impl Node {
                 integrity: Integrity::default(),
                 certificates: Arc::new(EngineCheck::new(&genesis_for_check)),
                 stats,
+                accounts_lock: std::sync::Mutex::new(()),
+                throttle: crate::accounts::Throttle::default(),
             }),
         };
         let report = node.verify_integrity().await?;

@@ -6,7 +6,7 @@ use ehrchain_consent::AccessGrant;
 use ehrchain_crypto::{EncryptionKey, Hash};
 use ehrchain_ledger::StateChanges;
 use ehrchain_types::{Block, BlockHeader, Canonical, Genesis, PatientId, RecordId};
-use redb::{Database, Durability, ReadableTableMetadata, TableDefinition};
+use redb::{Database, Durability, ReadableTable, ReadableTableMetadata, TableDefinition};
 
 use crate::blocklog::BlockLog;
 use crate::error::StoreError;
@@ -22,6 +22,8 @@ const ENVELOPES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("envelopes
 const PERSONAS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("personas");
 /// blind index (32) ‖ patient id (16) → ()
 const PERSONA_INDEX: TableDefinition<&[u8], &[u8]> = TableDefinition::new("persona_index");
+/// web login name → account record sealed under the node's local key (see ehrchain-node accounts)
+const ACCOUNTS: TableDefinition<&str, &[u8]> = TableDefinition::new("accounts");
 
 const GENESIS_KEY: &str = "genesis";
 const TIP_KEY: &str = "tip";
@@ -54,6 +56,7 @@ impl Store {
         txn.open_table(ENVELOPES)?;
         txn.open_table(PERSONAS)?;
         txn.open_table(PERSONA_INDEX)?;
+        txn.open_table(ACCOUNTS)?;
         txn.commit()?;
         let end = {
             let txn = db.begin_read()?;
@@ -354,6 +357,44 @@ impl Store {
             let mut id = [0u8; 16];
             id.copy_from_slice(&k[32..48]);
             out.push(PatientId::from_bytes(id));
+        }
+        Ok(out)
+    }
+}
+
+impl Store {
+    /// Stores (or replaces) a sealed web account under its login name.
+    pub fn put_account(&self, login: &str, sealed: &[u8]) -> Result<(), StoreError> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::Immediate);
+        txn.open_table(ACCOUNTS)?.insert(login, sealed)?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Removes an account; answers whether there was one.
+    pub fn delete_account(&self, login: &str) -> Result<bool, StoreError> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::Immediate);
+        let existed = txn.open_table(ACCOUNTS)?.remove(login)?.is_some();
+        txn.commit()?;
+        Ok(existed)
+    }
+
+    pub fn account(&self, login: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(ACCOUNTS)?;
+        Ok(t.get(login)?.map(|v| v.value().to_vec()))
+    }
+
+    /// Every sealed account, in login order, at most `limit`.
+    pub fn accounts(&self, limit: usize) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(ACCOUNTS)?;
+        let mut out = Vec::new();
+        for item in t.iter()?.take(limit) {
+            let (k, v) = item?;
+            out.push((k.value().to_owned(), v.value().to_vec()));
         }
         Ok(out)
     }
