@@ -70,6 +70,9 @@ enum Command {
     /// Put, get and list records.
     #[command(subcommand)]
     Record(RecordCmd),
+    /// FHIR R4: import bundles (de-identified), export your records as a Bundle.
+    #[command(subcommand)]
+    Fhir(FhirCmd),
     /// Grant access to your records (as the patient).
     Grant(GrantArgs),
     /// Revoke a grant (as the patient).
@@ -261,6 +264,33 @@ enum RecordCmd {
         key: PathBuf,
         #[arg(long)]
         patient: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum FhirCmd {
+    /// Import FHIR R4 JSON (transaction Bundles such as Synthea's, or single resources) for a
+    /// patient, as an agent with an append grant: identifying data goes to this node's persona
+    /// store, every resource becomes an encrypted record. Safe to run again.
+    Import {
+        #[arg(long = "as")]
+        key: PathBuf,
+        #[arg(long)]
+        patient: String,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Export your records as a FHIR Bundle (as the patient), decrypted and re-identified on
+    /// this side, with your grants as Consent, access events as AuditEvent and anchors as
+    /// Provenance.
+    Export {
+        #[arg(long = "as")]
+        key: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// Records exactly as stored (de-identified), without putting identifying data back.
+        #[arg(long)]
+        as_stored: bool,
     },
 }
 
@@ -580,6 +610,62 @@ fn dispatch(cli: Cli) -> Result<()> {
             let v = json!({"record": out.record.to_string(), "cid": out.cid.to_string(), "size": out.size, "anchor_tx": out.anchor_tx, "recipients": out.recipients});
             print(jm, &v, || {
                 format!("record {} stored\n  cid {}\n  {} bytes of ciphertext, key sealed to {} recipient(s)", out.record, out.cid, out.size, out.recipients)
+            });
+            Ok(())
+        }
+        Command::Fhir(FhirCmd::Import {
+            key,
+            patient,
+            files,
+        }) => {
+            let id = identity(&key)?;
+            let patient: PatientId = patient.parse()?;
+            let started = std::time::Instant::now();
+            let r = ehrchain_cli::fhir::import(&client()?, &id, &patient, &files, !jm)?;
+            let secs = started.elapsed().as_secs_f64();
+            let problems: Vec<Value> = r
+                .problems
+                .iter()
+                .map(|(f, p)| json!({"file": f, "position": p.position, "message": p.message}))
+                .collect();
+            let v = json!({"patient": patient.to_string(), "resources": r.resources, "imported": r.imported,
+                "already_imported": r.already, "problems": problems, "persona_stored": r.persona_stored,
+                "seconds": secs});
+            print(jm, &v, || {
+                let mut out = format!(
+                    "{} resources: {} imported, {} already there, {} problem(s) ({secs:.1} s)",
+                    r.resources,
+                    r.imported,
+                    r.already,
+                    r.problems.len()
+                );
+                for (f, p) in &r.problems {
+                    out.push_str(&format!("\n  {f} {}: {}", p.position, p.message));
+                }
+                out
+            });
+            Ok(())
+        }
+        Command::Fhir(FhirCmd::Export {
+            key,
+            out,
+            as_stored,
+        }) => {
+            let id = identity(&key)?;
+            let e = ehrchain_cli::fhir::export(&client()?, &id, !as_stored, !jm)?;
+            std::fs::write(&out, serde_json::to_vec_pretty(&e.bundle)?)
+                .with_context(|| format!("writing {}", out.display()))?;
+            let v = json!({"out": out, "resources": e.resources, "consents": e.consents,
+                "audit_events": e.audit_events, "provenances": e.provenances});
+            print(jm, &v, || {
+                format!(
+                    "{} resources, {} Consent, {} AuditEvent, {} Provenance written to {}",
+                    e.resources,
+                    e.consents,
+                    e.audit_events,
+                    e.provenances,
+                    out.display()
+                )
             });
             Ok(())
         }

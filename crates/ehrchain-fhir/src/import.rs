@@ -126,7 +126,10 @@ pub fn plan(input: &Value, patient: &PatientId, prior: Option<&Identifying>) -> 
         .filter(|(i, (_, r))| r["resourceType"] == "Patient" && Some(*i) != patient_at)
         .map(|(i, _)| i)
         .collect();
-    if patient_at.is_none() {
+    // Without a Patient, a later import follows the first one's subject; a first one takes the
+    // patient its first resource is about.
+    if patient_at.is_none() && prior.is_none_or(|p| p.source_id.is_none() && p.reference.is_none())
+    {
         if let Some(reference) = entries.iter().find_map(|(_, r)| subject_reference(r)) {
             let base = strip_history(&reference);
             ident.source_id = base.rsplit('/').next().map(str::to_owned);
