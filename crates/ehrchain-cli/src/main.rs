@@ -73,6 +73,9 @@ enum Command {
     /// FHIR R4: import bundles (de-identified), export your records as a Bundle.
     #[command(subcommand)]
     Fhir(FhirCmd),
+    /// DICOM tools.
+    #[command(subcommand)]
+    Dicom(DicomCmd),
     /// Grant access to your records (as the patient).
     Grant(GrantArgs),
     /// Revoke a grant (as the patient).
@@ -238,11 +241,13 @@ enum RecordCmd {
         key: PathBuf,
         #[arg(long)]
         patient: String,
-        /// e.g. Observation/laboratory, ImagingStudy, DocumentReference/clinical-note
+        /// e.g. Observation/laboratory, ImagingStudy, DocumentReference/clinical-note. Without
+        /// it, DICOM (by its metadata), WFDB, PDF and text files are classified.
         #[arg(long)]
-        category: String,
-        #[arg(long, default_value = "application/octet-stream")]
-        media_type: String,
+        category: Option<String>,
+        /// Without it, the classified type, or application/octet-stream.
+        #[arg(long)]
+        media_type: Option<String>,
         #[arg(long)]
         supersedes: Option<String>,
         file: PathBuf,
@@ -292,6 +297,13 @@ enum FhirCmd {
         #[arg(long)]
         as_stored: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum DicomCmd {
+    /// Write a research copy of a DICOM file without the attributes that identify the patient
+    /// (names, ids, birth date, address, phone, institution and staff). Loads the file in memory.
+    ResearchCopy { input: PathBuf, output: PathBuf },
 }
 
 #[derive(Args)]
@@ -598,18 +610,46 @@ fn dispatch(cli: Cli) -> Result<()> {
             file,
         }) => {
             let id = identity(&key)?;
+            let classified = match &category {
+                Some(_) => None,
+                None => Some(ehrchain_media::classify(&file)?.with_context(|| {
+                    format!(
+                        "{} is not a kind of file recognised (DICOM, WFDB, PDF, text): give --category",
+                        file.display()
+                    )
+                })?),
+            };
+            let category = match (&category, &classified) {
+                (Some(c), _) => c.clone(),
+                (None, Some(c)) => c.category.clone(),
+                (None, None) => unreachable!("classified above"),
+            };
+            let media_type = media_type
+                .or_else(|| classified.as_ref().map(|c| c.media_type.clone()))
+                .unwrap_or_else(|| "application/octet-stream".into());
             let spec = PutRecord {
                 patient: patient.parse()?,
                 category: Category::new(&category)?,
-                media_type,
+                media_type: media_type.clone(),
                 supersedes: supersedes.map(|s| s.parse()).transpose()?,
                 file: &file,
                 progress: !jm,
             };
             let out = records::put(&client()?, &id, &spec)?;
-            let v = json!({"record": out.record.to_string(), "cid": out.cid.to_string(), "size": out.size, "anchor_tx": out.anchor_tx, "recipients": out.recipients});
+            let v = json!({"record": out.record.to_string(), "cid": out.cid.to_string(), "size": out.size, "anchor_tx": out.anchor_tx, "recipients": out.recipients,
+                "category": category, "media_type": media_type, "classified": classified.map(|c| c.summary)});
             print(jm, &v, || {
                 format!("record {} stored\n  cid {}\n  {} bytes of ciphertext, key sealed to {} recipient(s)", out.record, out.cid, out.size, out.recipients)
+            });
+            Ok(())
+        }
+        Command::Dicom(DicomCmd::ResearchCopy { input, output }) => {
+            let removed = ehrchain_media::research_copy(&input, &output)?;
+            print(jm, &json!({"out": output, "removed": removed}), || {
+                format!(
+                    "{removed} identifying attribute(s) removed; research copy written to {}",
+                    output.display()
+                )
             });
             Ok(())
         }
