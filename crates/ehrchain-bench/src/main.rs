@@ -3,11 +3,13 @@
 //! - `tx`: committed signed transactions per second on the embedded node;
 //! - `tx-stages`: the same workload, the node's per-block stages timed one by one;
 //! - `ingest`: encrypt + CID + store of a large record, end to end and per stage;
-//! - `reads`: authorised reads per second over HTTP on loopback, each with its audit event.
+//! - `reads`: authorised reads per second over HTTP on loopback, each with its audit event;
+//! - `fhir-import`: FHIR resources per second imported from a Synthea bundle.
 //!
 //! Every run prints the machine's facts and its exact command line, then a result table
 //! (`--json`: the JSON document on stdout, the table on stderr). Build with `--release`.
 
+mod fhirimport;
 mod ingest;
 mod machine;
 mod reads;
@@ -42,6 +44,8 @@ enum Command {
     Ingest(ingest::IngestArgs),
     /// Authorised reads per second over HTTP/1 on loopback, each committing its access event.
     Reads(reads::ReadsArgs),
+    /// FHIR import: resources per second for a Synthea bundle (planning alone, and end to end).
+    FhirImport(fhirimport::FhirImportArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -57,5 +61,6 @@ fn main() -> anyhow::Result<()> {
         Command::TxStages(a) => stages::run(a, quiet, cli.json),
         Command::Ingest(a) => ingest::run(a, quiet, cli.json),
         Command::Reads(a) => reads::run(a, quiet, cli.json),
+        Command::FhirImport(a) => fhirimport::run(a, quiet, cli.json),
     }
 }
