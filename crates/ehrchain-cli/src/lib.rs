@@ -3,6 +3,7 @@
 //! runner. The binary in `main.rs` is argument parsing over this; tests drive the same code.
 
 pub mod client;
+pub mod device;
 pub mod fhir;
 pub mod keys;
 pub mod records;

@@ -76,6 +76,9 @@ enum Command {
     /// DICOM tools.
     #[command(subcommand)]
     Dicom(DicomCmd),
+    /// Device feed: a registered device pushes vital-sign Observations, anchored in batches.
+    #[command(subcommand)]
+    Device(DeviceCmd),
     /// Grant access to your records (as the patient).
     Grant(GrantArgs),
     /// Revoke a grant (as the patient).
@@ -296,6 +299,22 @@ enum FhirCmd {
         /// Records exactly as stored (de-identified), without putting identifying data back.
         #[arg(long)]
         as_stored: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeviceCmd {
+    /// Push Observations (a Bundle, a JSON array or one resource) for the patient the device is
+    /// bound to (by the patient's append grant): one anchor transaction per batch.
+    Push {
+        #[arg(long = "as")]
+        key: PathBuf,
+        #[arg(long)]
+        patient: String,
+        /// Readings per anchor transaction (at most 64).
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+        file: PathBuf,
     },
 }
 
@@ -640,6 +659,29 @@ fn dispatch(cli: Cli) -> Result<()> {
                 "category": category, "media_type": media_type, "classified": classified.map(|c| c.summary)});
             print(jm, &v, || {
                 format!("record {} stored\n  cid {}\n  {} bytes of ciphertext, key sealed to {} recipient(s)", out.record, out.cid, out.size, out.recipients)
+            });
+            Ok(())
+        }
+        Command::Device(DeviceCmd::Push {
+            key,
+            patient,
+            batch,
+            file,
+        }) => {
+            let id = identity(&key)?;
+            let patient: PatientId = patient.parse()?;
+            let input: Value = serde_json::from_slice(
+                &std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?,
+            )?;
+            let obs = ehrchain_cli::device::observations(&input);
+            let r = ehrchain_cli::device::push(&client()?, &id, &patient, &obs, batch)?;
+            let v = json!({"records": r.records, "batches": r.batch_txs.len(), "batch_txs": r.batch_txs});
+            print(jm, &v, || {
+                format!(
+                    "{} reading(s) stored, anchored in {} transaction(s)",
+                    r.records,
+                    r.batch_txs.len()
+                )
             });
             Ok(())
         }

@@ -165,6 +165,50 @@ pub fn put_from(
     source: Source,
     recipients: &[EncryptionKey],
 ) -> Result<PutOutcome> {
+    let up = upload(client, author, source, spec.progress)?;
+    let anchor = sign(author.signing(), TxBody::AnchorRecord(up.anchor(spec)));
+    let receipt = client.submit(&anchor)?;
+    seal_to(client, author, &up.record, &up.key, recipients)?;
+    Ok(PutOutcome {
+        record: up.record,
+        cid: up.cid,
+        size: up.size,
+        anchor_tx: receipt["tx"].as_str().unwrap_or_default().to_owned(),
+        recipients: recipients.len(),
+    })
+}
+
+/// A ciphertext stored on the node, not yet anchored.
+pub struct Uploaded {
+    pub record: RecordId,
+    pub key: DataKey,
+    pub cid: Cid,
+    /// Ciphertext bytes.
+    pub size: u64,
+}
+
+impl Uploaded {
+    /// Its anchor, with what `spec` says about the record.
+    pub fn anchor(&self, spec: &PutRecord<'_>) -> AnchorRecord {
+        AnchorRecord {
+            record: self.record,
+            patient: spec.patient,
+            category: spec.category.clone(),
+            media_type: spec.media_type.clone(),
+            size: self.size,
+            cid: self.cid,
+            supersedes: spec.supersedes,
+        }
+    }
+}
+
+/// Encrypts `source` as it streams and uploads the ciphertext, checking the node's CID.
+pub fn upload(
+    client: &Client,
+    author: &Identity,
+    source: Source,
+    progress: bool,
+) -> Result<Uploaded> {
     let signing = author.signing();
     let plain_len = source.len;
     let key = DataKey::generate(&mut OsRng);
@@ -177,7 +221,7 @@ pub fn put_from(
     let hasher = std::sync::Arc::new(std::sync::Mutex::new(Some(CidHasher::new())));
     let enc = Encryptor::new(&key, &mut OsRng);
     let header = enc.header();
-    let pb = progress_bar(spec.progress, plain_len, "encrypting + uploading");
+    let pb = progress_bar(progress, plain_len, "encrypting + uploading");
     let mut first = header.to_vec();
     if let Some(h) = hasher.lock().expect("hasher").as_mut() {
         h.update(&first);
@@ -204,26 +248,11 @@ pub fn put_from(
     if node_cid != local_cid {
         bail!("the node stored the ciphertext under {node_cid}, but it hashes to {local_cid}");
     }
-    let anchor = sign(
-        signing,
-        TxBody::AnchorRecord(AnchorRecord {
-            record,
-            patient: spec.patient,
-            category: spec.category.clone(),
-            media_type: spec.media_type.clone(),
-            size: ct_len,
-            cid: node_cid,
-            supersedes: spec.supersedes,
-        }),
-    );
-    let receipt = client.submit(&anchor)?;
-    seal_to(client, author, &record, &key, recipients)?;
-    Ok(PutOutcome {
+    Ok(Uploaded {
         record,
+        key,
         cid: node_cid,
         size: ct_len,
-        anchor_tx: receipt["tx"].as_str().unwrap_or_default().to_owned(),
-        recipients: recipients.len(),
     })
 }
 
