@@ -1,6 +1,6 @@
 //! Client-side FHIR flows. Import: plan with `ehrchain-fhir` (de-identify, name records), store
-//! the identifying fragment in the node's persona store, then encrypt, upload and anchor each
-//! record not yet anchored. Export: read the patient's FHIR records (each read an access event
+//! the identifying fragment in the node's persona store, then encrypt and upload each record not
+//! yet anchored, anchor them 64 to a transaction (`AnchorBatch`), and seal their keys. Export: read the patient's FHIR records (each read an access event
 //! on the ledger), decrypt and restore them on this side, and add the ledger's grants, access
 //! events and anchors as Consent, AuditEvent and Provenance.
 
@@ -19,8 +19,11 @@ use serde_json::{json, Value};
 
 use crate::client::{code_of, Client};
 use crate::records::{self, PutRecord, Source};
+use crate::txs::sign;
+use ehrchain_types::limits::MAX_BATCH_ANCHORS;
+use ehrchain_types::TxBody;
 
-/// Parallel uploads: they let the node commit anchors in shared blocks.
+/// Parallel uploads and key sealing.
 const WORKERS: usize = 4;
 
 /// What an import did.
@@ -120,77 +123,130 @@ pub fn import(
         }
     }
     let pb = bar(progress, todo.len() as u64, "importing");
-    let next = AtomicUsize::new(0);
     let keys: Mutex<HashMap<Category, Vec<EncryptionKey>>> = Mutex::new(HashMap::new());
-    let outcomes: Mutex<Vec<Result<bool, (String, Problem)>>> = Mutex::new(Vec::new());
-    std::thread::scope(|s| {
-        for _ in 0..WORKERS {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some((name, r)) = todo.get(i) else { break };
-                let outcome = store(client, who, patient, r, &keys).map_err(|e| {
-                    (
-                        name.clone(),
-                        Problem {
-                            position: r.position.clone(),
-                            message: format!("not stored: {e:#}"),
-                        },
-                    )
-                });
-                outcomes.lock().expect("outcomes").push(outcome);
-                pb.inc(1);
-            });
+    let problem = |name: &str, r: &ehrchain_fhir::PlannedRecord, e: anyhow::Error| {
+        (
+            name.to_owned(),
+            Problem {
+                position: r.position.clone(),
+                message: format!("not stored: {e:#}"),
+            },
+        )
+    };
+    // Anchors go to the ledger in batches (one transaction for up to 64 records); uploads and
+    // key sealing run on parallel workers.
+    for chunk in todo.chunks(MAX_BATCH_ANCHORS) {
+        let uploads = parallel(chunk, |(_, r)| {
+            records::upload(
+                client,
+                who,
+                Source::bytes(r.plaintext.clone(), Some(r.id)),
+                false,
+            )
+        });
+        let mut stored = Vec::with_capacity(chunk.len());
+        for ((name, r), up) in chunk.iter().zip(uploads) {
+            match up {
+                Ok(up) => stored.push((name, r, up)),
+                Err(e) => {
+                    report.problems.push(problem(name, r, e));
+                    pb.inc(1);
+                }
+            }
         }
-    });
-    pb.finish_and_clear();
-    for o in outcomes.into_inner().expect("outcomes") {
-        match o {
-            Ok(true) => report.imported += 1,
-            Ok(false) => report.already += 1,
-            Err(p) => report.problems.push(p),
+        if stored.is_empty() {
+            continue;
+        }
+        let anchors = stored
+            .iter()
+            .map(|(_, r, up)| up.anchor(&spec_of(patient, r)))
+            .collect();
+        let batch = client.submit(&sign(who.signing(), TxBody::AnchorBatch { anchors }));
+        let anchored: Vec<Result<bool>> = match batch {
+            Ok(_) => stored.iter().map(|_| Ok(true)).collect(),
+            // All or none: find out one by one which were refused, keep the others.
+            Err(_) => parallel(&stored, |(_, r, up)| {
+                let one = sign(
+                    who.signing(),
+                    TxBody::AnchorRecord(up.anchor(&spec_of(patient, r))),
+                );
+                match client.submit(&one) {
+                    Ok(_) => Ok(true),
+                    Err(e) if code_of(&e) == Some("already_exists") => Ok(false),
+                    Err(e) => Err(e),
+                }
+            }),
+        };
+        let sealed = parallel(
+            &stored.iter().zip(anchored).collect::<Vec<_>>(),
+            |((_, r, up), a)| match a {
+                Ok(true) => {
+                    let recipients = recipients_for(client, who, patient, &r.category, &keys)?;
+                    records::seal_to(client, who, &up.record, &up.key, &recipients)?;
+                    Ok(true)
+                }
+                Ok(false) => Ok(false),
+                Err(e) => Err(anyhow::anyhow!("{e:#}")),
+            },
+        );
+        for ((name, r, _), outcome) in stored.iter().zip(sealed) {
+            match outcome {
+                Ok(true) => report.imported += 1,
+                Ok(false) => report.already += 1,
+                Err(e) => report.problems.push(problem(name, r, e)),
+            }
+            pb.inc(1);
         }
     }
+    pb.finish_and_clear();
     Ok(report)
 }
 
-/// Stores one planned record; `Ok(false)` if the ledger already has it (an import racing another).
-fn store(
-    client: &Client,
-    who: &Identity,
-    patient: &PatientId,
-    r: &ehrchain_fhir::PlannedRecord,
-    keys: &Mutex<HashMap<Category, Vec<EncryptionKey>>>,
-) -> Result<bool> {
-    let cached = keys.lock().expect("keys").get(&r.category).cloned();
-    let recipients = match cached {
-        Some(k) => k,
-        None => {
-            let k = records::recipients(client, who, patient, &r.category)?;
-            keys.lock()
-                .expect("keys")
-                .insert(r.category.clone(), k.clone());
-            k
-        }
-    };
-    let spec = PutRecord {
+fn spec_of<'a>(patient: &PatientId, r: &ehrchain_fhir::PlannedRecord) -> PutRecord<'a> {
+    PutRecord {
         patient: *patient,
         category: r.category.clone(),
         media_type: FHIR_JSON.into(),
         supersedes: None,
         file: Path::new(""),
         progress: false,
-    };
-    match records::put_from(
-        client,
-        who,
-        &spec,
-        Source::bytes(r.plaintext.clone(), Some(r.id)),
-        &recipients,
-    ) {
-        Ok(_) => Ok(true),
-        Err(e) if code_of(&e) == Some("already_exists") => Ok(false),
-        Err(e) => Err(e),
     }
+}
+
+fn recipients_for(
+    client: &Client,
+    who: &Identity,
+    patient: &PatientId,
+    category: &Category,
+    keys: &Mutex<HashMap<Category, Vec<EncryptionKey>>>,
+) -> Result<Vec<EncryptionKey>> {
+    if let Some(k) = keys.lock().expect("keys").get(category) {
+        return Ok(k.clone());
+    }
+    let k = records::recipients(client, who, patient, category)?;
+    keys.lock()
+        .expect("keys")
+        .insert(category.clone(), k.clone());
+    Ok(k)
+}
+
+/// `f` over `items` on `WORKERS` threads, results in order.
+fn parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let next = AtomicUsize::new(0);
+    let out: Mutex<Vec<(usize, R)>> = Mutex::new(Vec::with_capacity(items.len()));
+    std::thread::scope(|s| {
+        for _ in 0..WORKERS.min(items.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(item) = items.get(i) else { break };
+                let r = f(item);
+                out.lock().expect("out").push((i, r));
+            });
+        }
+    });
+    let mut out = out.into_inner().expect("out");
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, r)| r).collect()
 }
 
 fn bar(enabled: bool, len: u64, what: &str) -> ProgressBar {

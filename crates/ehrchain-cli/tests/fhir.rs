@@ -331,3 +331,59 @@ fn fhir_examples_import_and_export_back_equal() {
         assert!(!text.contains(needle), "{needle} in a stored record");
     }
 }
+
+#[test]
+fn a_refused_resource_is_reported_and_the_rest_of_its_batch_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = NodeProc::start(&tmp.path().join("node"));
+    let w = seed(&node, tmp.path());
+    let key = w.dir.join("lipids.key");
+    let info = cli(&node, &["keys", "new", s(&key)]).expect_ok().json();
+    let pid = info["patient_id"].as_str().unwrap().to_owned();
+    cli(&node, &["patient", "register", "--key", s(&key)]).expect_ok();
+    // The doctor may add observations, not reports.
+    cli(
+        &node,
+        &[
+            "grant",
+            "--as",
+            s(&key),
+            "--to",
+            &w.doctor_id,
+            "--categories",
+            "Observation",
+            "--mode",
+            "append",
+            "--for",
+            "1d",
+        ],
+    )
+    .expect_ok();
+    let bundle = data("fhir-r4-examples").join("Bundle-lipids.json");
+    let r = cli(
+        &node,
+        &[
+            "fhir",
+            "import",
+            "--as",
+            s(&w.doctor),
+            "--patient",
+            &pid,
+            s(&bundle),
+        ],
+    )
+    .expect_ok()
+    .json();
+    assert_eq!(r["resources"], 5, "{r}");
+    assert_eq!(r["imported"], 4, "{r}");
+    let problems = r["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{r}");
+    assert_eq!(problems[0]["position"], "entry[0]", "{r}");
+    assert!(
+        problems[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not_authorised"),
+        "{r}"
+    );
+}
