@@ -222,6 +222,23 @@ pub fn sample_txs() -> Vec<SignedTx> {
             },
         ),
         signed(ORG, 14, TxBody::RevokeAgent { agent: agent_id() }),
+        signed(
+            AGENT,
+            15,
+            TxBody::AnchorBatch {
+                anchors: (0x20u8..0x23)
+                    .map(|n| AnchorRecord {
+                        record: RecordId::from_bytes([n; 16]),
+                        patient: patient_id(),
+                        category: Category::new("Observation/vital-signs").expect("category"),
+                        media_type: "application/fhir+json".into(),
+                        size: 300 + n as u64,
+                        cid: Cid::of(&[n]),
+                        supersedes: None,
+                    })
+                    .collect(),
+            },
+        ),
     ]
 }
 

@@ -1,6 +1,7 @@
 //! Architecture boundaries, checked with `cargo tree`: the pure core has no async runtime, HTTP
 //! framework, database or consensus engine anywhere in its dependency tree, and among library
-//! crates only this one (ehrchain-api) depends on an HTTP server framework or JSON directly.
+//! crates only this one (ehrchain-api) depends on an HTTP server framework or JSON directly
+//! (ehrchain-fhir, whose subject is JSON, is otherwise held to the core's rules).
 
 use std::process::Command;
 
@@ -80,6 +81,29 @@ fn the_core_is_pure() {
                 "{krate} depends on {bad} (directly or not)"
             );
         }
+    }
+}
+
+/// The FHIR crate speaks JSON (FHIR is JSON) but is as pure as the core otherwise: no runtime,
+/// no HTTP, no database, and none of the node's crates.
+#[test]
+fn the_fhir_crate_is_pure_apart_from_json() {
+    let deps = tree("ehrchain-fhir", None);
+    assert!(deps.iter().any(|d| d == "serde_json"), "vacuous check");
+    for bad in NEVER_IN_CORE
+        .iter()
+        .filter(|b| **b != "serde_json")
+        .chain(&[
+            "ehrchain-node",
+            "ehrchain-store",
+            "ehrchain-blob",
+            "ehrchain-api",
+        ])
+    {
+        assert!(
+            !deps.iter().any(|d| d == bad),
+            "ehrchain-fhir depends on {bad} (directly or not)"
+        );
     }
 }
 

@@ -4,12 +4,14 @@
 //! - `tx-stages`: the same workload, the node's per-block stages timed one by one;
 //! - `ingest`: encrypt + CID + store of a large record, end to end and per stage;
 //! - `reads`: authorised reads per second over HTTP on loopback, each with its audit event;
-//! - `cluster`: consortia of N validators under rising offered load (latency, failures, CPU).
+//! - `cluster`: consortia of N validators under rising offered load (latency, failures, CPU);
+//! - `fhir-import`: FHIR resources per second imported from a Synthea bundle.
 //!
 //! Every run prints the machine's facts and its exact command line, then a result table
 //! (`--json`: the JSON document on stdout, the table on stderr). Build with `--release`.
 
 mod cluster;
+mod fhirimport;
 mod ingest;
 mod machine;
 mod reads;
@@ -46,6 +48,8 @@ enum Command {
     Reads(reads::ReadsArgs),
     /// Consortia of 1, 4, 7, 10 validators under rising offered load (the seeds' evaluation).
     Cluster(cluster::ClusterArgs),
+    /// FHIR import: resources per second for a Synthea bundle (planning alone, and end to end).
+    FhirImport(fhirimport::FhirImportArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -62,5 +66,6 @@ fn main() -> anyhow::Result<()> {
         Command::Ingest(a) => ingest::run(a, quiet, cli.json),
         Command::Reads(a) => reads::run(a, quiet, cli.json),
         Command::Cluster(a) => cluster::run(a, cli.json),
+        Command::FhirImport(a) => fhirimport::run(a, quiet, cli.json),
     }
 }

@@ -4,6 +4,8 @@
 
 pub mod client;
 pub mod consortium;
+pub mod device;
+pub mod fhir;
 pub mod keys;
 pub mod records;
 pub mod serve;

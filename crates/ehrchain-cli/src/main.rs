@@ -77,6 +77,15 @@ enum Command {
     /// Put, get and list records.
     #[command(subcommand)]
     Record(RecordCmd),
+    /// FHIR R4: import bundles (de-identified), export your records as a Bundle.
+    #[command(subcommand)]
+    Fhir(FhirCmd),
+    /// DICOM tools.
+    #[command(subcommand)]
+    Dicom(DicomCmd),
+    /// Device feed: a registered device pushes vital-sign Observations, anchored in batches.
+    #[command(subcommand)]
+    Device(DeviceCmd),
     /// Grant access to your records (as the patient).
     Grant(GrantArgs),
     /// Revoke a grant (as the patient).
@@ -278,11 +287,13 @@ enum RecordCmd {
         key: PathBuf,
         #[arg(long)]
         patient: String,
-        /// e.g. Observation/laboratory, ImagingStudy, DocumentReference/clinical-note
+        /// e.g. Observation/laboratory, ImagingStudy, DocumentReference/clinical-note. Without
+        /// it, DICOM (by its metadata), WFDB, PDF and text files are classified.
         #[arg(long)]
-        category: String,
-        #[arg(long, default_value = "application/octet-stream")]
-        media_type: String,
+        category: Option<String>,
+        /// Without it, the classified type, or application/octet-stream.
+        #[arg(long)]
+        media_type: Option<String>,
         #[arg(long)]
         supersedes: Option<String>,
         file: PathBuf,
@@ -305,6 +316,56 @@ enum RecordCmd {
         #[arg(long)]
         patient: String,
     },
+}
+
+#[derive(Subcommand)]
+enum FhirCmd {
+    /// Import FHIR R4 JSON (transaction Bundles such as Synthea's, or single resources) for a
+    /// patient, as an agent with an append grant: identifying data goes to this node's persona
+    /// store, every resource becomes an encrypted record. Safe to run again.
+    Import {
+        #[arg(long = "as")]
+        key: PathBuf,
+        #[arg(long)]
+        patient: String,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Export your records as a FHIR Bundle (as the patient), decrypted and re-identified on
+    /// this side, with your grants as Consent, access events as AuditEvent and anchors as
+    /// Provenance.
+    Export {
+        #[arg(long = "as")]
+        key: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// Records exactly as stored (de-identified), without putting identifying data back.
+        #[arg(long)]
+        as_stored: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeviceCmd {
+    /// Push Observations (a Bundle, a JSON array or one resource) for the patient the device is
+    /// bound to (by the patient's append grant): one anchor transaction per batch.
+    Push {
+        #[arg(long = "as")]
+        key: PathBuf,
+        #[arg(long)]
+        patient: String,
+        /// Readings per anchor transaction (at most 64).
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum DicomCmd {
+    /// Write a research copy of a DICOM file without the attributes that identify the patient
+    /// (names, ids, birth date, address, phone, institution and staff). Loads the file in memory.
+    ResearchCopy { input: PathBuf, output: PathBuf },
 }
 
 #[derive(Args)]
@@ -670,18 +731,125 @@ fn dispatch(cli: Cli) -> Result<()> {
             file,
         }) => {
             let id = identity(&key)?;
+            let classified = match &category {
+                Some(_) => None,
+                None => Some(ehrchain_media::classify(&file)?.with_context(|| {
+                    format!(
+                        "{} is not a kind of file recognised (DICOM, WFDB, PDF, text): give --category",
+                        file.display()
+                    )
+                })?),
+            };
+            let category = match (&category, &classified) {
+                (Some(c), _) => c.clone(),
+                (None, Some(c)) => c.category.clone(),
+                (None, None) => unreachable!("classified above"),
+            };
+            let media_type = media_type
+                .or_else(|| classified.as_ref().map(|c| c.media_type.clone()))
+                .unwrap_or_else(|| "application/octet-stream".into());
             let spec = PutRecord {
                 patient: patient.parse()?,
                 category: Category::new(&category)?,
-                media_type,
+                media_type: media_type.clone(),
                 supersedes: supersedes.map(|s| s.parse()).transpose()?,
                 file: &file,
                 progress: !jm,
             };
             let out = records::put(&client()?, &id, &spec)?;
-            let v = json!({"record": out.record.to_string(), "cid": out.cid.to_string(), "size": out.size, "anchor_tx": out.anchor_tx, "recipients": out.recipients});
+            let v = json!({"record": out.record.to_string(), "cid": out.cid.to_string(), "size": out.size, "anchor_tx": out.anchor_tx, "recipients": out.recipients,
+                "category": category, "media_type": media_type, "classified": classified.map(|c| c.summary)});
             print(jm, &v, || {
                 format!("record {} stored\n  cid {}\n  {} bytes of ciphertext, key sealed to {} recipient(s)", out.record, out.cid, out.size, out.recipients)
+            });
+            Ok(())
+        }
+        Command::Device(DeviceCmd::Push {
+            key,
+            patient,
+            batch,
+            file,
+        }) => {
+            let id = identity(&key)?;
+            let patient: PatientId = patient.parse()?;
+            let input: Value = serde_json::from_slice(
+                &std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?,
+            )?;
+            let obs = ehrchain_cli::device::observations(&input);
+            let r = ehrchain_cli::device::push(&client()?, &id, &patient, &obs, batch)?;
+            let v = json!({"records": r.records, "batches": r.batch_txs.len(), "batch_txs": r.batch_txs});
+            print(jm, &v, || {
+                format!(
+                    "{} reading(s) stored, anchored in {} transaction(s)",
+                    r.records,
+                    r.batch_txs.len()
+                )
+            });
+            Ok(())
+        }
+        Command::Dicom(DicomCmd::ResearchCopy { input, output }) => {
+            let removed = ehrchain_media::research_copy(&input, &output)?;
+            print(jm, &json!({"out": output, "removed": removed}), || {
+                format!(
+                    "{removed} identifying attribute(s) removed; research copy written to {}",
+                    output.display()
+                )
+            });
+            Ok(())
+        }
+        Command::Fhir(FhirCmd::Import {
+            key,
+            patient,
+            files,
+        }) => {
+            let id = identity(&key)?;
+            let patient: PatientId = patient.parse()?;
+            let started = std::time::Instant::now();
+            let r = ehrchain_cli::fhir::import(&client()?, &id, &patient, &files, !jm)?;
+            let secs = started.elapsed().as_secs_f64();
+            let problems: Vec<Value> = r
+                .problems
+                .iter()
+                .map(|(f, p)| json!({"file": f, "position": p.position, "message": p.message}))
+                .collect();
+            let v = json!({"patient": patient.to_string(), "resources": r.resources, "imported": r.imported,
+                "already_imported": r.already, "problems": problems, "persona_stored": r.persona_stored,
+                "seconds": secs});
+            print(jm, &v, || {
+                let mut out = format!(
+                    "{} resources: {} imported, {} already there, {} problem(s) ({secs:.1} s)",
+                    r.resources,
+                    r.imported,
+                    r.already,
+                    r.problems.len()
+                );
+                for (f, p) in &r.problems {
+                    out.push_str(&format!("\n  {f} {}: {}", p.position, p.message));
+                }
+                out
+            });
+            Ok(())
+        }
+        Command::Fhir(FhirCmd::Export {
+            key,
+            out,
+            as_stored,
+        }) => {
+            let id = identity(&key)?;
+            let e = ehrchain_cli::fhir::export(&client()?, &id, !as_stored, !jm)?;
+            std::fs::write(&out, serde_json::to_vec_pretty(&e.bundle)?)
+                .with_context(|| format!("writing {}", out.display()))?;
+            let v = json!({"out": out, "resources": e.resources, "consents": e.consents,
+                "audit_events": e.audit_events, "provenances": e.provenances});
+            print(jm, &v, || {
+                format!(
+                    "{} resources, {} Consent, {} AuditEvent, {} Provenance written to {}",
+                    e.resources,
+                    e.consents,
+                    e.audit_events,
+                    e.provenances,
+                    out.display()
+                )
             });
             Ok(())
         }

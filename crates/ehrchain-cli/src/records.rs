@@ -103,16 +103,47 @@ impl<R: Read> Read for EncryptingReader<R> {
 
 /// Encrypts and stores a file as a new record of `spec.patient`, authored by `author`.
 pub fn put(client: &Client, author: &Identity, spec: &PutRecord<'_>) -> Result<PutOutcome> {
-    let signing = author.signing();
     let plain_len = std::fs::metadata(spec.file)
         .with_context(|| format!("reading {}", spec.file.display()))?
         .len();
+    let file = File::open(spec.file).with_context(|| format!("opening {}", spec.file.display()))?;
+    let recipients = recipients(client, author, &spec.patient, &spec.category)?;
+    let source = Source {
+        reader: Box::new(BufReader::with_capacity(1 << 20, file)),
+        len: plain_len,
+        record: None,
+    };
+    put_from(client, author, spec, source, &recipients)
+}
+
+/// Where a record's plaintext comes from, and the record id to use (random if `None`).
+pub struct Source {
+    pub reader: Box<dyn Read + Send>,
+    pub len: u64,
+    pub record: Option<RecordId>,
+}
+
+impl Source {
+    /// A plaintext held in memory (an imported FHIR resource).
+    pub fn bytes(data: Vec<u8>, record: Option<RecordId>) -> Source {
+        Source {
+            len: data.len() as u64,
+            reader: Box::new(io::Cursor::new(data)),
+            record,
+        }
+    }
+}
+
+/// The keys the node says a new record of `category` for `patient` must be sealed to.
+pub fn recipients(
+    client: &Client,
+    author: &Identity,
+    patient: &PatientId,
+    category: &Category,
+) -> Result<Vec<EncryptionKey>> {
     let recipients: Vec<EncryptionKey> = client.signed_get(
-        signing,
-        &format!(
-            "/v1/patients/{}/recipients?category={}",
-            spec.patient, spec.category
-        ),
+        author.signing(),
+        &format!("/v1/patients/{patient}/recipients?category={category}"),
     )?["recipients"]
         .as_array()
         .context("recipients list")?
@@ -122,28 +153,85 @@ pub fn put(client: &Client, author: &Identity, spec: &PutRecord<'_>) -> Result<P
     if recipients.is_empty() {
         bail!("the node named no recipients for this record");
     }
+    Ok(recipients)
+}
+
+/// Encrypts `source` as it streams, uploads it, anchors it (`spec.file` is not read) and seals
+/// its key to `recipients`.
+pub fn put_from(
+    client: &Client,
+    author: &Identity,
+    spec: &PutRecord<'_>,
+    source: Source,
+    recipients: &[EncryptionKey],
+) -> Result<PutOutcome> {
+    let up = upload(client, author, source, spec.progress)?;
+    let anchor = sign(author.signing(), TxBody::AnchorRecord(up.anchor(spec)));
+    let receipt = client.submit(&anchor)?;
+    seal_to(client, author, &up.record, &up.key, recipients)?;
+    Ok(PutOutcome {
+        record: up.record,
+        cid: up.cid,
+        size: up.size,
+        anchor_tx: receipt["tx"].as_str().unwrap_or_default().to_owned(),
+        recipients: recipients.len(),
+    })
+}
+
+/// A ciphertext stored on the node, not yet anchored.
+pub struct Uploaded {
+    pub record: RecordId,
+    pub key: DataKey,
+    pub cid: Cid,
+    /// Ciphertext bytes.
+    pub size: u64,
+}
+
+impl Uploaded {
+    /// Its anchor, with what `spec` says about the record.
+    pub fn anchor(&self, spec: &PutRecord<'_>) -> AnchorRecord {
+        AnchorRecord {
+            record: self.record,
+            patient: spec.patient,
+            category: spec.category.clone(),
+            media_type: spec.media_type.clone(),
+            size: self.size,
+            cid: self.cid,
+            supersedes: spec.supersedes,
+        }
+    }
+}
+
+/// Encrypts `source` as it streams and uploads the ciphertext, checking the node's CID.
+pub fn upload(
+    client: &Client,
+    author: &Identity,
+    source: Source,
+    progress: bool,
+) -> Result<Uploaded> {
+    let signing = author.signing();
+    let plain_len = source.len;
     let key = DataKey::generate(&mut OsRng);
-    let mut rid = [0u8; 16];
-    OsRng.fill_bytes(&mut rid);
-    let record = RecordId::from_bytes(rid);
+    let record = source.record.unwrap_or_else(|| {
+        let mut rid = [0u8; 16];
+        OsRng.fill_bytes(&mut rid);
+        RecordId::from_bytes(rid)
+    });
 
     let hasher = std::sync::Arc::new(std::sync::Mutex::new(Some(CidHasher::new())));
     let enc = Encryptor::new(&key, &mut OsRng);
     let header = enc.header();
-    let pb = progress_bar(spec.progress, plain_len, "encrypting + uploading");
+    let pb = progress_bar(progress, plain_len, "encrypting + uploading");
     let mut first = header.to_vec();
     if let Some(h) = hasher.lock().expect("hasher").as_mut() {
         h.update(&first);
     }
     let reader = EncryptingReader {
-        inner: BufReader::with_capacity(
-            1 << 20,
-            File::open(spec.file).with_context(|| format!("opening {}", spec.file.display()))?,
-        ),
+        inner: source.reader,
         enc: Some(enc),
         out: std::mem::take(&mut first),
         pos: 0,
-        buf: vec![0u8; 1 << 20],
+        buf: vec![0u8; (plain_len as usize).clamp(1 << 12, 1 << 20)],
         hasher: hasher.clone(),
         progress: pb.clone(),
     };
@@ -160,26 +248,11 @@ pub fn put(client: &Client, author: &Identity, spec: &PutRecord<'_>) -> Result<P
     if node_cid != local_cid {
         bail!("the node stored the ciphertext under {node_cid}, but it hashes to {local_cid}");
     }
-    let anchor = sign(
-        signing,
-        TxBody::AnchorRecord(AnchorRecord {
-            record,
-            patient: spec.patient,
-            category: spec.category.clone(),
-            media_type: spec.media_type.clone(),
-            size: ct_len,
-            cid: node_cid,
-            supersedes: spec.supersedes,
-        }),
-    );
-    let receipt = client.submit(&anchor)?;
-    seal_to(client, author, &record, &key, &recipients)?;
-    Ok(PutOutcome {
+    Ok(Uploaded {
         record,
+        key,
         cid: node_cid,
         size: ct_len,
-        anchor_tx: receipt["tx"].as_str().unwrap_or_default().to_owned(),
-        recipients: recipients.len(),
     })
 }
 
@@ -213,13 +286,41 @@ pub struct GetOutcome {
     pub category: String,
 }
 
-/// Reads and decrypts a record into `out`, as `reader` for `purpose`.
+/// Reads and decrypts a record into the file `out`, as `reader` for `purpose`. The file appears
+/// only once the ciphertext has matched the record's CID.
 pub fn get(
     client: &Client,
     reader: &Identity,
     record: &RecordId,
     purpose: Purpose,
     out: &Path,
+    progress: bool,
+) -> Result<GetOutcome> {
+    let tmp = out.with_extension("partial");
+    let mut writer = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
+    match fetch(client, reader, record, purpose, &mut writer, progress) {
+        Ok(got) => {
+            writer.flush()?;
+            drop(writer);
+            std::fs::rename(&tmp, out)?;
+            Ok(got)
+        }
+        Err(e) => {
+            drop(writer);
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// Reads and decrypts a record into `writer` as the ciphertext streams in. On an error the
+/// bytes written so far must be discarded: the CID is checked only at the end.
+pub fn fetch(
+    client: &Client,
+    reader: &Identity,
+    record: &RecordId,
+    purpose: Purpose,
+    writer: &mut dyn Write,
     progress: bool,
 ) -> Result<GetOutcome> {
     let tx = sign(
@@ -248,16 +349,14 @@ pub fn get(
     let category = header("x-ehr-category")?;
     let pb = progress_bar(progress, size, "downloading + decrypting");
 
-    let tmp = out.with_extension("partial");
-    let mut writer = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
     let mut hasher = CidHasher::new();
     let mut head = [0u8; HEADER_LEN];
     resp.read_exact(&mut head)
         .context("ciphertext shorter than its header")?;
     hasher.update(&head);
     let mut dec = Decryptor::new(&key, &head)?;
-    let mut buf = vec![0u8; 1 << 20];
-    let mut plain = Vec::with_capacity(2 << 20);
+    let mut buf = vec![0u8; (size as usize).clamp(1 << 12, 1 << 20)];
+    let mut plain = Vec::with_capacity(buf.len() * 2);
     let mut written = 0u64;
     loop {
         let n = resp.read(&mut buf)?;
@@ -275,13 +374,10 @@ pub fn get(
     dec.finish(&mut plain)?;
     writer.write_all(&plain)?;
     written += plain.len() as u64;
-    writer.flush()?;
     pb.finish_and_clear();
     if hasher.finish() != cid {
-        let _ = std::fs::remove_file(&tmp);
         bail!("the ciphertext received does not match the record's CID {cid}");
     }
-    std::fs::rename(&tmp, out)?;
     Ok(GetOutcome {
         plaintext_len: written,
         access_tx,

@@ -125,6 +125,7 @@ fn apply_tx<S: StateRead + ?Sized>(
         height: ctx.height,
         index,
         tx: tx.id(),
+        item: None,
     };
     let signer = &tx.tx().signer;
     match &tx.tx().body {
@@ -146,6 +147,7 @@ fn apply_tx<S: StateRead + ?Sized>(
             Ok(Outcome::Applied)
         }
         TxBody::AnchorRecord(b) => anchor_record(ov, &at, signer, b),
+        TxBody::AnchorBatch { anchors } => anchor_batch(ov, &at, signer, anchors),
         TxBody::Grant(g) => grant(ov, &at, signer, g),
         TxBody::Revoke { grant } => {
             let patient = PatientId::of(signer);
@@ -204,11 +206,14 @@ fn apply_tx<S: StateRead + ?Sized>(
 }
 
 /// Where an audit entry goes: block time, height, the transaction's index and id.
+#[derive(Clone, Copy)]
 struct Audit {
     at: Timestamp,
     height: Height,
     index: u32,
     tx: ehrchain_types::TxId,
+    /// The position within a batch transaction, which writes one entry per item.
+    item: Option<u32>,
 }
 
 impl Audit {
@@ -224,10 +229,11 @@ impl Audit {
             tx: self.tx,
             event,
         };
-        ov.put(
-            keys::audit(patient, self.height, self.index),
-            entry.to_bytes(),
-        );
+        let key = match self.item {
+            None => keys::audit(patient, self.height, self.index),
+            Some(item) => keys::audit_item(patient, self.height, self.index, item),
+        };
+        ov.put(key, entry.to_bytes());
     }
 }
 
@@ -327,17 +333,67 @@ fn anchor_record<S: StateRead + ?Sized>(
     signer: &PublicKey,
     b: &AnchorRecord,
 ) -> Verdict {
+    let author = match check_anchor(ov, at, signer, b)? {
+        Ok(author) => author,
+        Err(r) => return reject(r),
+    };
+    write_anchor(ov, at, author, b)
+}
+
+/// A batch is all or none: every anchor is checked before any is written. No batch may
+/// correct a record (`supersedes`), or name a record twice.
+fn anchor_batch<S: StateRead + ?Sized>(
+    ov: &mut Overlay<'_, S>,
+    at: &Audit,
+    signer: &PublicKey,
+    anchors: &[AnchorRecord],
+) -> Verdict {
+    if anchors.is_empty() {
+        return reject(RejectReason::EmptyScope);
+    }
+    if anchors.iter().any(|a| a.supersedes.is_some()) {
+        return reject(RejectReason::SupersedeMismatch);
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    let mut authors = Vec::with_capacity(anchors.len());
+    for a in anchors {
+        if !seen.insert(a.record) {
+            return reject(RejectReason::AlreadyExists);
+        }
+        match check_anchor(ov, at, signer, a)? {
+            Ok(author) => authors.push(author),
+            Err(r) => return reject(r),
+        }
+    }
+    for (item, (a, author)) in anchors.iter().zip(authors).enumerate() {
+        // One audit entry per anchored record, each under its own key.
+        let at = Audit {
+            item: Some(item as u32),
+            ..*at
+        };
+        write_anchor(ov, &at, author, a)?;
+    }
+    Ok(Outcome::Applied)
+}
+
+/// Who may anchor `b`: the patient, or an agent under an append grant or a break-glass.
+fn check_anchor<S: StateRead + ?Sized>(
+    ov: &mut Overlay<'_, S>,
+    at: &Audit,
+    signer: &PublicKey,
+    b: &AnchorRecord,
+) -> Result<Result<ActorRef, RejectReason>, StateError> {
     if ov.patient(&b.patient)?.is_none() {
-        return reject(RejectReason::UnknownPatient);
+        return Ok(Err(RejectReason::UnknownPatient));
     }
     if ov.record(&b.record)?.is_some() {
-        return reject(RejectReason::AlreadyExists);
+        return Ok(Err(RejectReason::AlreadyExists));
     }
     let author = if PatientId::of(signer) == b.patient {
         ActorRef::Patient(b.patient)
     } else {
         let Some(agent) = ov.agent(&AgentId::of(signer))? else {
-            return reject(RejectReason::UnknownSigner);
+            return Ok(Err(RejectReason::UnknownSigner));
         };
         let grants = ov.grants_of(&b.patient)?;
         let bg = ov.break_glass(&agent.id, &b.patient)?;
@@ -350,17 +406,29 @@ fn anchor_record<S: StateRead + ?Sized>(
         let allowed = decide_append(&agent, &b.category, Purpose::Treatment, facts, at.at)
             .or_else(|_| decide_append(&agent, &b.category, Purpose::Emergency, facts, at.at));
         if allowed.is_err() {
-            return reject(RejectReason::NotAuthorised);
+            return Ok(Err(RejectReason::NotAuthorised));
         }
         ActorRef::Agent(agent.id)
     };
     if let Some(old_id) = &b.supersedes {
-        let Some(mut old) = ov.record(old_id)? else {
-            return reject(RejectReason::UnknownRecord);
+        let Some(old) = ov.record(old_id)? else {
+            return Ok(Err(RejectReason::UnknownRecord));
         };
         if old.anchor.patient != b.patient || old.superseded_by.is_some() {
-            return reject(RejectReason::SupersedeMismatch);
+            return Ok(Err(RejectReason::SupersedeMismatch));
         }
+    }
+    Ok(Ok(author))
+}
+
+fn write_anchor<S: StateRead + ?Sized>(
+    ov: &mut Overlay<'_, S>,
+    at: &Audit,
+    author: ActorRef,
+    b: &AnchorRecord,
+) -> Verdict {
+    if let Some(old_id) = &b.supersedes {
+        let mut old = ov.record(old_id)?.expect("checked by check_anchor");
         old.superseded_by = Some(b.record);
         ov.put(keys::record(old_id), old.to_bytes());
     }

@@ -68,6 +68,19 @@ pub fn audit(p: &PatientId, height: Height, index: u32) -> Vec<u8> {
         &[p.as_bytes(), &height.0.to_be_bytes(), &index.to_be_bytes()],
     )
 }
+/// The audit entry of the `item`-th anchor of a batch transaction (sorts after the
+/// transaction's own entry key, within the patient's scan).
+pub fn audit_item(p: &PatientId, height: Height, index: u32, item: u32) -> Vec<u8> {
+    key(
+        AUDIT,
+        &[
+            p.as_bytes(),
+            &height.0.to_be_bytes(),
+            &index.to_be_bytes(),
+            &item.to_be_bytes(),
+        ],
+    )
+}
 pub fn audit_of(p: &PatientId) -> Vec<u8> {
     key(AUDIT, &[p.as_bytes()])
 }

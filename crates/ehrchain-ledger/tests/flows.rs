@@ -596,3 +596,91 @@ fn corrections_are_new_versions_never_rewrites() {
         Outcome::Rejected(RejectReason::SupersedeMismatch)
     );
 }
+
+#[test]
+fn a_device_batch_is_one_transaction_all_or_none() {
+    let mut w = world();
+    let device = identity(9);
+    let org_id = OrgId::of(&w.org.public().sign);
+    let body = TxBody::RegisterAgent(RegisterAgent {
+        org: org_id,
+        role: Role::Device,
+        name: "bedside monitor 7".into(),
+        licence: "SN-7".into(),
+        sign_key: device.public().sign,
+        encrypt_key: device.public().encrypt,
+    });
+    assert_eq!(w.chain.one(w.org.signing(), body), Outcome::Applied);
+    let batch = |from: u8, to: u8, category: &str| TxBody::AnchorBatch {
+        anchors: (from..to).map(|n| anchor(w.pid, n, category)).collect(),
+    };
+    // Not yet bound to the patient: the whole batch is refused.
+    let b = batch(100, 110, "Observation/vital-signs");
+    assert_eq!(
+        w.chain.one(device.signing(), b),
+        Outcome::Rejected(RejectReason::NotAuthorised)
+    );
+    // The patient binds the device: append, vital signs only.
+    let g = Grant {
+        grant: GrantId::from_bytes([9; 16]),
+        grantee: Grantee::Agent(AgentId::of(&device.public().sign)),
+        scope: Scope {
+            categories: vec![CategoryPattern::new("Observation/vital-signs").unwrap()],
+            records: vec![],
+        },
+        mode: Mode::Append,
+        purpose: Purpose::Treatment,
+        not_before: Timestamp(0),
+        expires: Timestamp(w.chain.time.0 + 3_600_000),
+    };
+    let p = w.patient.clone();
+    assert_eq!(w.chain.one(p.signing(), TxBody::Grant(g)), Outcome::Applied);
+    let b = batch(100, 110, "Observation/vital-signs");
+    assert_eq!(w.chain.one(device.signing(), b), Outcome::Applied);
+    for n in 100..110 {
+        let r = w
+            .chain
+            .state
+            .record(&RecordId::from_bytes([n; 16]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            r.author,
+            ActorRef::Agent(AgentId::of(&device.public().sign))
+        );
+    }
+    // One anchor outside the grant (a lab result) sinks the whole batch: nothing is written.
+    let mut anchors: Vec<AnchorRecord> = (110..115)
+        .map(|n| anchor(w.pid, n, "Observation/vital-signs"))
+        .collect();
+    anchors.push(anchor(w.pid, 115, "Observation/laboratory"));
+    assert_eq!(
+        w.chain
+            .one(device.signing(), TxBody::AnchorBatch { anchors }),
+        Outcome::Rejected(RejectReason::NotAuthorised)
+    );
+    for n in 110..116 {
+        assert!(w
+            .chain
+            .state
+            .record(&RecordId::from_bytes([n; 16]))
+            .unwrap()
+            .is_none());
+    }
+    // A record named twice, or already anchored, sinks it too.
+    let twice = TxBody::AnchorBatch {
+        anchors: vec![
+            anchor(w.pid, 120, "Observation/vital-signs"),
+            anchor(w.pid, 120, "Observation/vital-signs"),
+        ],
+    };
+    assert_eq!(
+        w.chain.one(device.signing(), twice),
+        Outcome::Rejected(RejectReason::AlreadyExists)
+    );
+    assert_eq!(
+        w.chain
+            .one(device.signing(), batch(109, 111, "Observation/vital-signs")),
+        Outcome::Rejected(RejectReason::AlreadyExists)
+    );
+}

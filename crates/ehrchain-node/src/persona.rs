@@ -19,6 +19,12 @@ pub struct Persona {
     pub phone: Option<String>,
     #[serde(default)]
     pub address: Option<String>,
+    /// The identifying elements of an imported FHIR Patient, as the JSON text `ehrchain-fhir`
+    /// writes (names, identifiers, telecom, address, birth date, and the identifying strings
+    /// replaced by placeholders in records), so that an export can put them back. Opaque here:
+    /// the node knows no JSON.
+    #[serde(default)]
+    pub fhir: Option<String>,
 }
 
 impl std::fmt::Debug for Persona {
@@ -67,6 +73,7 @@ impl Canonical for Persona {
         enc.option(&self.national_id, |e, v| e.str(v));
         enc.option(&self.phone, |e, v| e.str(v));
         enc.option(&self.address, |e, v| e.str(v));
+        enc.option(&self.fhir, |e, v| e.str(v));
     }
     fn decode(dec: &mut Decoder<'_>) -> Result<Self, DecodeError> {
         let text = |d: &mut Decoder<'_>, f| d.str(1024, f).map(str::to_owned);
@@ -76,14 +83,28 @@ impl Canonical for Persona {
             national_id: dec.option("national id", |d| text(d, "national id"))?,
             phone: dec.option("phone", |d| text(d, "phone"))?,
             address: dec.option("address", |d| text(d, "address"))?,
+            // Personas sealed before FHIR import existed end here.
+            fhir: if dec.remaining() == 0 {
+                None
+            } else {
+                dec.option("fhir", |d| d.str(MAX_FHIR_BYTES, "fhir").map(str::to_owned))?
+            },
         })
     }
 }
 
+/// The largest FHIR identifying fragment a persona may carry.
+pub const MAX_FHIR_BYTES: usize = 64 * 1024;
+
 /// Refuses personas whose fields would not fit the store's limits.
 pub fn check(p: &Persona) -> bool {
     let ok = |s: &str| s.len() <= 1024 && !s.chars().any(char::is_control);
-    !p.name.trim().is_empty()
+    let fhir_ok = p
+        .fhir
+        .as_deref()
+        .is_none_or(|f| f.len() <= MAX_FHIR_BYTES && !f.chars().any(char::is_control));
+    fhir_ok
+        && !p.name.trim().is_empty()
         && ok(&p.name)
         && ok(&p.birth_date)
         && [&p.national_id, &p.phone, &p.address]

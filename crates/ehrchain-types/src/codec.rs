@@ -21,6 +21,8 @@ pub mod limits {
     pub const MAX_SCOPE: usize = 64;
     /// Validators in a genesis.
     pub const MAX_VALIDATORS: usize = 256;
+    /// Record anchors in one batch (a device's vital signs): 64 anchors fit a transaction.
+    pub const MAX_BATCH_ANCHORS: usize = 64;
 }
 
 /// Why bytes could not be decoded. Every variant names the field that failed.

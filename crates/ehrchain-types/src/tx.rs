@@ -100,6 +100,10 @@ pub enum TxBody {
         encrypt_key: EncryptionKey,
     },
     AnchorRecord(AnchorRecord),
+    /// Several anchors in one transaction, all or none: a device's batch of readings.
+    AnchorBatch {
+        anchors: Vec<AnchorRecord>,
+    },
     Grant(Grant),
     Revoke {
         grant: GrantId,
@@ -135,6 +139,7 @@ pub enum TxKind {
     Access,
     EraseRequest,
     EraseReceipt,
+    AnchorBatch,
 }
 
 impl TxKind {
@@ -152,6 +157,7 @@ impl TxKind {
             TxKind::Access => b"ehrchain/tx/access",
             TxKind::EraseRequest => b"ehrchain/tx/erase-request",
             TxKind::EraseReceipt => b"ehrchain/tx/erase-receipt",
+            TxKind::AnchorBatch => b"ehrchain/tx/anchor-batch",
         }
     }
 
@@ -168,6 +174,7 @@ impl TxKind {
             TxKind::Access => "access",
             TxKind::EraseRequest => "erase-request",
             TxKind::EraseReceipt => "erase-receipt",
+            TxKind::AnchorBatch => "anchor-batch",
         }
     }
 }
@@ -186,6 +193,7 @@ impl TxBody {
             TxBody::Access { .. } => TxKind::Access,
             TxBody::EraseRequest { .. } => TxKind::EraseRequest,
             TxBody::EraseReceipt { .. } => TxKind::EraseReceipt,
+            TxBody::AnchorBatch { .. } => TxKind::AnchorBatch,
         }
     }
 }
@@ -482,6 +490,10 @@ impl Canonical for Tx {
                 enc.u8(11);
                 enc.value(record);
             }
+            TxBody::AnchorBatch { anchors } => {
+                enc.u8(12);
+                enc.seq(anchors, |e, a| e.value(a));
+            }
         }
     }
 
@@ -529,6 +541,13 @@ impl Canonical for Tx {
             11 => TxBody::EraseReceipt {
                 record: dec.value()?,
             },
+            12 => {
+                let anchors = dec.seq(limits::MAX_BATCH_ANCHORS, "anchors", |d| d.value())?;
+                if anchors.is_empty() {
+                    return Err(DecodeError::Invalid("an empty anchor batch"));
+                }
+                TxBody::AnchorBatch { anchors }
+            }
             tag => {
                 return Err(DecodeError::UnknownTag {
                     field: "transaction kind",

@@ -72,6 +72,9 @@ vocab!(
         PublicHealthOfficer = 6, "public-health-officer";
         Researcher = 7, "researcher";
         OrgAdmin = 8, "org-admin";
+        // A registered device (a monitor, a wearable's gateway): it writes what a patient's
+        // append grant lets it write and never breaks glass.
+        Device = 9, "device";
     }
 );
 

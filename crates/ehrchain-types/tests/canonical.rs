@@ -73,6 +73,17 @@ fn samples() -> Vec<SignedTx> {
         },
         TxBody::EraseRequest { record: rec },
         TxBody::EraseReceipt { record: rec },
+        TxBody::AnchorBatch {
+            anchors: vec![AnchorRecord {
+                record: RecordId::from_bytes([12; 16]),
+                patient: pid,
+                category: Category::new("Observation/vital-signs").unwrap(),
+                media_type: "application/fhir+json".into(),
+                size: 99,
+                cid: Cid::of(b"y"),
+                supersedes: None,
+            }],
+        },
     ];
     bodies
         .into_iter()
@@ -222,9 +233,34 @@ proptest! {
     }
 
     #[test]
-    fn prefixes_of_valid_transactions_are_refused(cut in 0usize..200, which in 0usize..11) {
+    fn prefixes_of_valid_transactions_are_refused(cut in 0usize..200, which in 0usize..12) {
         let bytes = samples()[which].to_bytes();
         let cut = cut.min(bytes.len() - 1);
         prop_assert!(SignedTx::decode_submitted(&bytes[..cut]).is_err());
     }
+}
+
+/// Golden fixture of the anchor batch (a device's readings, tag 12): one anchor.
+#[test]
+fn golden_anchor_batch_encoding() {
+    let tx = &samples()[11];
+    assert!(matches!(tx.tx.body, TxBody::AnchorBatch { .. }));
+    assert_eq!(
+        hex::encode(tx.tx.to_bytes()),
+        concat!(
+            "8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c",
+            "000000000000000b",
+            "0c",
+            "00000001",
+            "0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c",
+            "04040404040404040404040404040404",
+            "00000017",
+            "4f62736572766174696f6e2f766974616c2d7369676e73",
+            "00000015",
+            "6170706c69636174696f6e2f666869722b6a736f6e",
+            "0000000000000063",
+            "a1fce4363854ff888cff4b8e7875d600c2682390412a8cf79b37d0b11148b0fa",
+            "00"
+        )
+    );
 }

@@ -1,0 +1,389 @@
+//! Issue 5, FHIR through the real CLI against a real node: the five Synthea bundles import with
+//! no identifying string left anywhere the node keeps data (ledger, state, ciphertexts) nor in
+//! any record's plaintext; re-import is idempotent; export gives back the bundle's resources
+//! and the ledger's grants, reads and anchors as Consent, AuditEvent and Provenance.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use serde_json::Value;
+
+fn data(sub: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data")
+        .join(sub);
+    assert!(
+        dir.is_dir(),
+        "sample data missing: {} (tests read ../shared/data beside the repository)",
+        dir.display()
+    );
+    dir
+}
+
+fn load(p: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+}
+
+/// A new patient who lets the doctor add and read records.
+fn new_patient(node: &NodeProc, w: &World, name: &str) -> (PathBuf, String) {
+    let key = w.dir.join(format!("{name}.key"));
+    let info = cli(node, &["keys", "new", s(&key)]).expect_ok().json();
+    cli(node, &["patient", "register", "--key", s(&key)]).expect_ok();
+    for mode in ["append", "read"] {
+        cli(
+            node,
+            &[
+                "grant",
+                "--as",
+                s(&key),
+                "--to",
+                &w.doctor_id,
+                "--categories",
+                "*",
+                "--mode",
+                mode,
+                "--purpose",
+                "treatment",
+                "--for",
+                "1d",
+            ],
+        )
+        .expect_ok();
+    }
+    (key, info["patient_id"].as_str().unwrap().to_owned())
+}
+
+fn identifying(patient: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let strs = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|x| x.as_str().map(str::to_owned))
+            .collect()
+    };
+    for n in patient["name"].as_array().unwrap() {
+        out.extend(n["family"].as_str().map(str::to_owned));
+        out.extend(strs(&n["given"]));
+    }
+    for k in ["identifier", "telecom"] {
+        for i in patient[k].as_array().unwrap() {
+            out.extend(i["value"].as_str().map(str::to_owned));
+        }
+    }
+    for a in patient["address"].as_array().unwrap() {
+        out.extend(strs(&a["line"]));
+    }
+    out.push(patient["birthDate"].as_str().unwrap().to_owned());
+    out
+}
+
+fn decoded_attachments(v: &Value, out: &mut String) {
+    use base64::Engine as _;
+    match v {
+        Value::Object(m) => {
+            if let Some(Value::String(d)) = m.get("data") {
+                if let Ok(b) = base64::engine::general_purpose::STANDARD.decode(d) {
+                    out.push_str(&String::from_utf8_lossy(&b));
+                }
+            }
+            m.values().for_each(|c| decoded_attachments(c, out));
+        }
+        Value::Array(a) => a.iter().for_each(|c| decoded_attachments(c, out)),
+        _ => {}
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn synthea_bundles_import_without_identifying_data_and_export_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = NodeProc::start(&tmp.path().join("node"));
+    let w = seed(&node, tmp.path());
+    let mut bundles: Vec<PathBuf> = std::fs::read_dir(data("synthea"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    bundles.sort();
+    assert_eq!(bundles.len(), 5);
+
+    let mut needles = Vec::new();
+    let mut patients = Vec::new();
+    for (i, b) in bundles.iter().enumerate() {
+        let input = load(b);
+        let entries = input["entry"].as_array().unwrap().len();
+        needles.extend(identifying(&input["entry"][0]["resource"]));
+        let (key, pid) = new_patient(&node, &w, &format!("p{i}"));
+        let r = cli(
+            &node,
+            &[
+                "fhir",
+                "import",
+                "--as",
+                s(&w.doctor),
+                "--patient",
+                &pid,
+                s(b),
+            ],
+        )
+        .expect_ok()
+        .json();
+        assert_eq!(r["resources"], entries, "{b:?}: {r}");
+        assert_eq!(r["imported"], entries, "{b:?}: {r}");
+        assert_eq!(r["problems"].as_array().unwrap().len(), 0, "{r}");
+        patients.push((key, pid, b.clone(), entries));
+    }
+
+    // Re-import is idempotent: nothing new is anchored.
+    let (_, pid0, b0, n0) = &patients[0];
+    let again = cli(
+        &node,
+        &[
+            "fhir",
+            "import",
+            "--as",
+            s(&w.doctor),
+            "--patient",
+            pid0,
+            s(b0),
+        ],
+    )
+    .expect_ok()
+    .json();
+    assert_eq!(again["imported"], 0, "{again}");
+    assert_eq!(again["already_imported"], *n0, "{again}");
+    // No identifying string anywhere the node keeps data: block log, redb (ledger state,
+    // index; personas are sealed), ciphertexts.
+    assert!(needles.len() >= 40, "{needles:?}");
+    let files = walk(&node.data);
+    assert!(
+        files.len() > 1000,
+        "expected the ciphertexts among {} files",
+        files.len()
+    );
+    for f in &files {
+        let bytes = std::fs::read(f).unwrap();
+        for n in &needles {
+            assert!(
+                !find(&bytes, n.as_bytes()),
+                "{n:?} found in {}",
+                f.display()
+            );
+        }
+    }
+
+    // Nor in any record's plaintext, text attachments decoded.
+    for (key, _, b, n) in &patients {
+        let out = tmp.path().join("stored.json");
+        let r = cli(
+            &node,
+            &[
+                "fhir",
+                "export",
+                "--as",
+                s(key),
+                "--as-stored",
+                "--out",
+                s(&out),
+            ],
+        )
+        .expect_ok()
+        .json();
+        assert_eq!(r["resources"], *n);
+        let bundle = load(&out);
+        let mut text = serde_json::to_string(&bundle).unwrap();
+        decoded_attachments(&bundle, &mut text);
+        let text = text.to_lowercase();
+        for needle in &needles {
+            assert!(
+                !text.contains(&needle.to_lowercase()),
+                "{needle:?} in a stored record of {b:?}"
+            );
+        }
+    }
+
+    // The patient's export gives back every resource of the bundle, equal, plus the ledger.
+    let (key, _, b, n) = &patients[0];
+    let out = tmp.path().join("export.json");
+    let r = cli(&node, &["fhir", "export", "--as", s(key), "--out", s(&out)])
+        .expect_ok()
+        .json();
+    assert_eq!(r["resources"], *n);
+    assert_eq!(r["consents"], 2, "{r}");
+    assert_eq!(r["provenances"], *n, "{r}");
+    // Two exports (as stored, then this one) read every record: each read is an AuditEvent.
+    assert!(r["audit_events"].as_u64().unwrap() >= 2 * *n as u64, "{r}");
+    let exported = load(&out);
+    let got: Vec<&Value> = exported["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["resource"])
+        .collect();
+    for e in load(b)["entry"].as_array().unwrap() {
+        assert!(
+            got.contains(&&e["resource"]),
+            "{} {} did not come back equal",
+            e["resource"]["resourceType"],
+            e["resource"]["id"]
+        );
+    }
+    let kinds = |t: &str| got.iter().filter(|r| r["resourceType"] == t).count();
+    assert_eq!(kinds("Consent"), 2);
+    let consent = got.iter().find(|r| r["resourceType"] == "Consent").unwrap();
+    assert_eq!(consent["status"], "active");
+    assert_eq!(
+        consent["provision"]["actor"][0]["reference"]["identifier"]["value"],
+        w.doctor_id.as_str()
+    );
+    let audit = got
+        .iter()
+        .find(|r| r["resourceType"] == "AuditEvent")
+        .unwrap();
+    assert_eq!(audit["outcome"], "0");
+    let prov = got
+        .iter()
+        .find(|r| {
+            r["resourceType"] == "Provenance"
+                && r["id"].as_str().unwrap().starts_with("ehrchain-")
+                && r["target"][0]["reference"].is_string()
+        })
+        .unwrap();
+    let target = prov["target"][0]["reference"].as_str().unwrap();
+    assert!(
+        got.iter().any(|r| format!(
+            "{}/{}",
+            r["resourceType"].as_str().unwrap(),
+            r["id"].as_str().unwrap_or("")
+        ) == target),
+        "Provenance target {target} is not an exported resource"
+    );
+    assert!(prov["entity"][0]["what"]["identifier"]["value"]
+        .as_str()
+        .unwrap()
+        .starts_with('b'));
+}
+
+#[test]
+fn fhir_examples_import_and_export_back_equal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = NodeProc::start(&tmp.path().join("node"));
+    let w = seed(&node, tmp.path());
+    let (key, pid) = new_patient(&node, &w, "amy");
+    let dir = data("fhir-r4-examples");
+    // The example Patient first, then every example about it.
+    let mut files = vec![dir.join("Patient-example.json")];
+    let mut about: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            String::from_utf8_lossy(&std::fs::read(p).unwrap())
+                .contains("\"reference\": \"Patient/example\"")
+        })
+        .collect();
+    about.sort();
+    files.extend(about);
+    assert!(files.len() > 40, "{}", files.len());
+    let mut args = vec!["fhir", "import", "--as", s(&w.doctor), "--patient", &pid];
+    args.extend(files.iter().map(|f| s(f)));
+    let r = cli(&node, &args).expect_ok().json();
+    assert_eq!(r["problems"].as_array().unwrap().len(), 0, "{r}");
+    assert_eq!(r["imported"], files.len(), "{r}");
+
+    let out = tmp.path().join("export.json");
+    cli(
+        &node,
+        &["fhir", "export", "--as", s(&key), "--out", s(&out)],
+    )
+    .expect_ok();
+    let exported = load(&out);
+    let got: Vec<&Value> = exported["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["resource"])
+        .collect();
+    for f in &files {
+        assert!(got.contains(&&load(f)), "{f:?} did not come back equal");
+    }
+    // The node's copy of the record of Patient/example holds none of its name.
+    let stored = tmp.path().join("stored.json");
+    cli(
+        &node,
+        &[
+            "fhir",
+            "export",
+            "--as",
+            s(&key),
+            "--as-stored",
+            "--out",
+            s(&stored),
+        ],
+    )
+    .expect_ok();
+    let text = std::fs::read_to_string(&stored).unwrap();
+    for needle in ["Chalmers", "1974-12-25", "534 Erewhon St"] {
+        assert!(!text.contains(needle), "{needle} in a stored record");
+    }
+}
+
+#[test]
+fn a_refused_resource_is_reported_and_the_rest_of_its_batch_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = NodeProc::start(&tmp.path().join("node"));
+    let w = seed(&node, tmp.path());
+    let key = w.dir.join("lipids.key");
+    let info = cli(&node, &["keys", "new", s(&key)]).expect_ok().json();
+    let pid = info["patient_id"].as_str().unwrap().to_owned();
+    cli(&node, &["patient", "register", "--key", s(&key)]).expect_ok();
+    // The doctor may add observations, not reports.
+    cli(
+        &node,
+        &[
+            "grant",
+            "--as",
+            s(&key),
+            "--to",
+            &w.doctor_id,
+            "--categories",
+            "Observation",
+            "--mode",
+            "append",
+            "--for",
+            "1d",
+        ],
+    )
+    .expect_ok();
+    let bundle = data("fhir-r4-examples").join("Bundle-lipids.json");
+    let r = cli(
+        &node,
+        &[
+            "fhir",
+            "import",
+            "--as",
+            s(&w.doctor),
+            "--patient",
+            &pid,
+            s(&bundle),
+        ],
+    )
+    .expect_ok()
+    .json();
+    assert_eq!(r["resources"], 5, "{r}");
+    assert_eq!(r["imported"], 4, "{r}");
+    let problems = r["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{r}");
+    assert_eq!(problems[0]["position"], "entry[0]", "{r}");
+    assert!(
+        problems[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not_authorised"),
+        "{r}"
+    );
+}
