@@ -181,12 +181,17 @@ pub fn run(args: ClusterArgs, json_out: bool) -> Result<()> {
         .thread_name("bench-rt")
         .enable_all()
         .build()?;
+    if let Some(parent) = args.plot.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
     let mut steps = Vec::new();
     for &n in &args.validators {
         let tmp = temp_dir(args.data_dir.as_ref(), "ehrchain-bench-cluster-")?;
         let found = rt.block_on(async { run_cluster(&args, n, tmp.path()).await })?;
         steps.extend(found);
         drop(tmp);
+        // Written after every cluster size, so a run cut short still leaves its plot.
+        std::fs::write(&args.plot, plot(&steps))?;
     }
     let rows: Vec<Value> = steps.iter().map(Step::json).collect();
     let mut table = String::from(
@@ -206,10 +211,6 @@ pub fn run(args: ClusterArgs, json_out: bool) -> Result<()> {
             s.cpu_us_per_tx
         ));
     }
-    if let Some(parent) = args.plot.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    std::fs::write(&args.plot, plot(&steps))?;
     eprintln!(
         "machine: {} cores, {}, {}\ncommand: {}",
         machine.nproc, machine.cpu_model, machine.mem_total, machine.command
