@@ -14,15 +14,14 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
+use ehrchain_consensus::EngineCheck;
 use ehrchain_consent::Decision;
 use ehrchain_crypto::{EncryptionKey, PublicKey};
-use ehrchain_consensus::EngineCheck;
 use ehrchain_ledger::{decide_read, InclusionProof, StateView};
 use ehrchain_node::{EnvelopeUpload, Node};
 use ehrchain_types::{
-    Certificate,
-    AgentId, Canonical, Category, OrgId, OrgKind, PatientId, Purpose, RecordId, Role, SignedTx,
-    Timestamp, TxId,
+    AgentId, Canonical, Category, Certificate, OrgId, OrgKind, PatientId, Purpose, RecordId, Role,
+    SignedTx, Timestamp, TxId,
 };
 use futures::TryStreamExt;
 use serde::Deserialize;
