@@ -33,9 +33,23 @@ pub struct FhirImportArgs {
     pub data_dir: Option<PathBuf>,
 }
 
+/// The shared sample data: `$EHRCHAIN_SAMPLE_DATA` if set, else `shared/data` beside the
+/// repository or beside any folder above it, else `/work/shared/data` (where this project's
+/// machines keep it, wherever CI clones the repository).
+fn sample_root() -> PathBuf {
+    if let Some(dir) = std::env::var_os("EHRCHAIN_SAMPLE_DATA") {
+        return PathBuf::from(dir);
+    }
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .map(|a| a.join("shared/data"))
+        .find(|d| d.is_dir())
+        .unwrap_or_else(|| PathBuf::from("/work/shared/data"))
+}
+
 fn default_bundle() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/synthea/Verna_Satterfield_afe4d0ff.json")
+    sample_root().join("synthea/Verna_Satterfield_afe4d0ff.json")
 }
 
 pub fn run(args: FhirImportArgs, quiet: Duration, json_out: bool) -> Result<()> {
