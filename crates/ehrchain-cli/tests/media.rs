@@ -4,34 +4,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::*;
-
-/// The shared sample data: `$EHRCHAIN_SAMPLE_DATA` if set, else `shared/data` beside the
-/// repository or beside any folder above it, else `/work/shared/data` (where this project's
-/// machines keep it, wherever CI clones the repository).
-fn sample_root() -> PathBuf {
-    if let Some(dir) = std::env::var_os("EHRCHAIN_SAMPLE_DATA") {
-        return PathBuf::from(dir);
-    }
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .ancestors()
-        .map(|a| a.join("shared/data"))
-        .find(|d| d.is_dir())
-        .unwrap_or_else(|| PathBuf::from("/work/shared/data"))
-}
-
-fn data(sub: &str) -> PathBuf {
-    let dir = sample_root().join(sub);
-    assert!(
-        dir.is_dir(),
-        "sample data missing: {} (set EHRCHAIN_SAMPLE_DATA to the shared/data folder)",
-        dir.display()
-    );
-    dir
-}
 
 fn put(node: &NodeProc, w: &World, file: &Path, category: Option<&str>) -> (String, Run) {
     let mut args = vec![

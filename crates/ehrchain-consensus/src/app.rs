@@ -14,7 +14,7 @@ use commonware_consensus::{
     types::Height as EngineHeight,
     Application, Reporter,
 };
-use commonware_cryptography::{ed25519, sha256::Digest, Digested};
+use commonware_cryptography::{ed25519, sha256::Digest, Digested, Digestible};
 use commonware_runtime::{Clock, Metrics, Spawner};
 use commonware_utils::Acknowledgement;
 use ehrchain_crypto::PublicKey;
@@ -132,7 +132,7 @@ where
             .build(&parent, self.me, now(&env), self.max_block_txs)
         {
             Ok(Some(block)) => {
-                let digest = block.digest_of();
+                let digest = block.digest();
                 Some(Digested::precomputed(block, digest))
             }
             Ok(None) => None,
@@ -160,12 +160,6 @@ where
             return false;
         }
         self.catch_up(ancestry).await
-    }
-}
-
-impl ChainBlock {
-    fn digest_of(&self) -> Digest {
-        crate::block::to_digest(&self.hash())
     }
 }
 
@@ -220,11 +214,11 @@ impl Finalizer {
                 match exec.finalize(block.inner(), certificate) {
                     Ok(_) => ack.acknowledge(),
                     Err(e) => {
-                        // Never acknowledge what is not committed: marshal stops delivering,
-                        // and the node reports why.
+                        // Never acknowledge what is not committed: dropping the acknowledgement
+                        // stops marshal, and the node reports why.
                         tracing::error!(error = %e, "finalized block cannot be committed");
                         on_fatal(e.to_string());
-                        std::mem::forget(ack);
+                        drop(ack);
                         return;
                     }
                 }

@@ -422,8 +422,8 @@ impl<L: Ledger> Executor<L> {
             changes: shared.changes.clone(),
         });
         let changes = Arc::try_unwrap(ex.changes).unwrap_or_else(|c| (*c).clone());
-        self.pool
-            .remove(ex.txs.iter().map(|t| t.id()).collect::<Vec<_>>().iter());
+        let ids: Vec<TxId> = ex.txs.iter().map(VerifiedTx::id).collect();
+        self.pool.remove(&ids);
         let committed = Block {
             header: ex.header,
             certificate,

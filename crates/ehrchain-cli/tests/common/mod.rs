@@ -312,3 +312,28 @@ pub fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// The shared sample data: `$EHRCHAIN_SAMPLE_DATA` if set, else `shared/data` beside the
+/// repository or beside any folder above it, else `/work/shared/data` (where this project's
+/// machines keep it, wherever CI clones the repository).
+pub fn sample_root() -> PathBuf {
+    if let Some(dir) = std::env::var_os("EHRCHAIN_SAMPLE_DATA") {
+        return PathBuf::from(dir);
+    }
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .map(|a| a.join("shared/data"))
+        .find(|d| d.is_dir())
+        .unwrap_or_else(|| PathBuf::from("/work/shared/data"))
+}
+
+pub fn data(sub: &str) -> PathBuf {
+    let dir = sample_root().join(sub);
+    assert!(
+        dir.is_dir(),
+        "sample data missing: {} (set EHRCHAIN_SAMPLE_DATA to the shared/data folder)",
+        dir.display()
+    );
+    dir
+}
