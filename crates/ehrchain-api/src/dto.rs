@@ -207,3 +207,30 @@ pub struct PersonaIn {
     pub patient: String,
     pub persona: ehrchain_node::Persona,
 }
+
+/// A release of population counts: cells (a suppressed cell has `count: null`), the noise, the
+/// requester's budget, and the committed release transaction.
+pub fn aggregate(r: &ehrchain_node::AggregateRelease) -> Value {
+    let cells: Vec<Value> = r
+        .release
+        .cells
+        .iter()
+        .map(|c| json!({"label": c.label, "count": c.count, "suppressed": c.count.is_none()}))
+        .collect();
+    json!({
+        "tx": r.committed.tx.to_string(),
+        "height": r.committed.height.0,
+        "time": r.committed.time.0,
+        "cells": cells,
+        "noise": {
+            "mechanism": "laplace",
+            "scale": r.release.scale,
+            "sensitivity": r.release.sensitivity,
+            "suppress_below": r.suppress_below,
+        },
+        "budget": {
+            "spent_epsilon": r.spent_milli as f64 / 1000.0,
+            "total_epsilon": r.budget_milli as f64 / 1000.0,
+        },
+    })
+}

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use ehrchain_node::{EnvelopeError, NodeError, ReadError, SubmitError};
+use ehrchain_node::{AggregateError, EnvelopeError, NodeError, ReadError, SubmitError};
 use ehrchain_types::{DenyReason, TxError};
 use serde_json::json;
 
@@ -112,6 +112,22 @@ impl From<ReadError> for ApiError {
             ReadError::Rejected(r) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, r.code(), e.to_string()),
             ReadError::NoEnvelope => Self::new(StatusCode::CONFLICT, "no_envelope", e.to_string()),
             ReadError::Damaged(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "blob_damaged", "the record's ciphertext failed its integrity check on this node and is quarantined"),
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl From<AggregateError> for ApiError {
+    fn from(e: AggregateError) -> Self {
+        match e {
+            AggregateError::Submit(s) => s.into(),
+            AggregateError::NotAggregate => Self::bad_request("not_aggregate", e.to_string()),
+            AggregateError::NotHosted => {
+                Self::new(StatusCode::MISDIRECTED_REQUEST, "not_hosted", e.to_string())
+            }
+            AggregateError::Rejected(r) => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, r.code(), e.to_string())
+            }
             other => Self::internal(other),
         }
     }

@@ -122,6 +122,11 @@ pub fn app(state: AppState) -> Router {
             "/v1/records/{id}/read",
             post(read_record).layer(DefaultBodyLimit::max(ehrchain_types::limits::MAX_TX_BYTES)),
         )
+        .route(
+            "/v1/aggregates",
+            post(release_aggregate)
+                .layer(DefaultBodyLimit::max(ehrchain_types::limits::MAX_TX_BYTES)),
+        )
         .route("/v1/patients/{id}", get(patient))
         .route("/v1/patients/{id}/records", get(patient_records))
         .route("/v1/patients/{id}/grants", get(patient_grants))
@@ -501,6 +506,17 @@ async fn read_record(
     );
     h.insert("x-ehr-size", hv(release.record.anchor.size.to_string()));
     Ok(resp)
+}
+
+/// Population counts: the body is a signed `ReleaseAggregate`; the release is committed, and
+/// charged to the requester's privacy budget, before the counts are computed.
+async fn release_aggregate(
+    State(s): State<AppState>,
+    RawBody(body): RawBody,
+) -> Result<Json<Value>, ApiError> {
+    let tx = SignedTx::decode_submitted(&body)?;
+    let r = s.node.aggregate(tx).await?;
+    Ok(Json(dto::aggregate(&r)))
 }
 
 #[derive(Deserialize)]

@@ -155,6 +155,17 @@ impl Client {
         Self::json(resp)
     }
 
+    /// Sends a signed release of population counts; the answer carries the noisy cells.
+    pub fn aggregate(&self, tx: &SignedTx) -> Result<Value> {
+        let resp = self
+            .http
+            .post(self.url("/v1/aggregates"))
+            .header("content-type", "application/octet-stream")
+            .body(crate::txs::bytes(tx))
+            .send()?;
+        Self::json(resp)
+    }
+
     /// Sends a signed access transaction; the response streams the ciphertext (or, with
     /// `envelope_only`, carries only the envelope).
     pub fn read(&self, record: &str, tx: &SignedTx, envelope_only: bool) -> Result<Response> {

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use clap::{Args, Parser, Subcommand};
@@ -17,8 +17,8 @@ use ehrchain_crypto::PublicKey;
 use ehrchain_ledger::{CertificateCheck, InclusionProof};
 use ehrchain_node::{BlobConfig, NodeConfig};
 use ehrchain_types::{
-    AgentId, BreakGlass, Canonical, Category, CategoryPattern, Certificate, Grantee, Mode, OrgId,
-    PatientId, Purpose, RecordId, Role, Timestamp, TxBody,
+    AgentId, AggregateQuery, BreakGlass, Canonical, Category, CategoryPattern, Certificate,
+    Grantee, GroupBy, Mode, OrgId, PatientId, Purpose, RecordId, Role, SignedTx, Timestamp, TxBody,
 };
 use serde_json::{json, Value};
 
@@ -107,6 +107,26 @@ enum Command {
         #[arg(long, default_value = "1h")]
         r#for: String,
     },
+    /// Population counts (as a public-health officer or researcher): how many patients have a
+    /// condition, in total or by age band, region or condition code, over the patients who
+    /// granted the purpose to your organisation. Noisy (Laplace), small cells suppressed, charged
+    /// to your privacy budget, and recorded on the ledger.
+    Aggregate {
+        #[arg(long = "as")]
+        key: PathBuf,
+        /// public-health or research.
+        #[arg(long, default_value = "public-health")]
+        purpose: String,
+        /// Count only patients with this SNOMED CT code, e.g. 44054006 (diabetes).
+        #[arg(long)]
+        condition: Option<String>,
+        /// total, age-band, region=Massachusetts,Ohio or condition=44054006,38341003.
+        #[arg(long, default_value = "total")]
+        by: String,
+        /// The privacy loss this release spends (at most 1.0).
+        #[arg(long, default_value = "0.5")]
+        epsilon: f64,
+    },
     /// Your audit trail (as the patient): every access, who, when, which record, why, on what basis.
     Audit {
         #[arg(long = "as")]
@@ -147,6 +167,10 @@ struct RunArgs {
     /// Seconds between integrity scrubs (0 disables).
     #[arg(long, default_value_t = 600)]
     scrub_secs: u64,
+    /// Population counts this node releases: cells whose noisy count is under this are
+    /// suppressed (at least 1).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    suppress_below: u64,
     /// Store ciphertexts in an S3-compatible bucket instead of local disk.
     #[arg(long, requires_all = ["s3_bucket"])]
     s3_endpoint: Option<String>,
@@ -460,6 +484,49 @@ fn identity(path: &Path) -> Result<ehrchain_crypto::Identity> {
     keys::load(path, &keys::passphrase()?)
 }
 
+/// `total`, `age-band`, `region=A,B` or `condition=CODE,CODE`.
+fn group_by(text: &str) -> Result<GroupBy> {
+    let list = |v: &str| -> Vec<String> {
+        v.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    Ok(match text.split_once('=') {
+        None if text == "total" => GroupBy::Total,
+        None if text == "age-band" => GroupBy::AgeBand,
+        Some(("region", v)) => GroupBy::Region(list(v)),
+        Some(("condition", v)) => GroupBy::Condition(list(v)),
+        _ => bail!(
+            "--by must be total, age-band, region=NAME,NAME or condition=CODE,CODE (got {text:?})"
+        ),
+    })
+}
+
+fn aggregate_prose(out: &Value) -> String {
+    let mut s = String::new();
+    for c in out["cells"].as_array().into_iter().flatten() {
+        let count = match c["count"].as_u64() {
+            Some(n) => n.to_string(),
+            None => format!("suppressed (under {})", out["noise"]["suppress_below"]),
+        };
+        s.push_str(&format!(
+            "{:>24}  {count}\n",
+            c["label"].as_str().unwrap_or("?")
+        ));
+    }
+    s.push_str(&format!(
+        "Laplace noise of scale {} added to every cell; privacy budget spent {} of {}. Release {} is on the ledger at block {}.",
+        out["noise"]["scale"],
+        out["budget"]["spent_epsilon"],
+        out["budget"]["total_epsilon"],
+        out["tx"].as_str().unwrap_or("?"),
+        out["height"],
+    ));
+    s
+}
+
 fn print(json_mode: bool, value: &Value, prose: impl FnOnce() -> String) {
     if json_mode {
         println!(
@@ -480,6 +547,7 @@ fn node_config(a: &RunArgs) -> Result<NodeConfig> {
         c.peers = peers;
     }
     c.scrub_interval = (a.scrub_secs > 0).then(|| Duration::from_secs(a.scrub_secs));
+    c.suppress_below = a.suppress_below;
     if let (Some(endpoint), Some(bucket)) = (&a.s3_endpoint, &a.s3_bucket) {
         c.blobs = BlobConfig::S3 {
             endpoint: endpoint.clone(),
@@ -965,6 +1033,31 @@ fn dispatch(cli: Cli) -> Result<()> {
             print(jm, &out, || {
                 format!("BREAK-GLASS declared for {patient} ({reason}) for {}; it is on the ledger and shown to the patient", r#for)
             });
+            Ok(())
+        }
+        Command::Aggregate {
+            key,
+            purpose,
+            condition,
+            by,
+            epsilon,
+        } => {
+            let id = identity(&key)?;
+            if !(epsilon > 0.0 && epsilon <= 1.0) {
+                bail!("--epsilon must be more than 0 and at most 1.0");
+            }
+            let query = AggregateQuery {
+                purpose: purpose.parse()?,
+                condition,
+                group_by: group_by(&by)?,
+                epsilon_milli: (epsilon * 1000.0).round().max(1.0) as u32,
+            };
+            let tx = txs::sign(id.signing(), TxBody::ReleaseAggregate(query));
+            // The node would refuse a malformed query; say why here, before anything is sent.
+            SignedTx::decode_submitted(&txs::bytes(&tx))
+                .map_err(|e| anyhow!("invalid query: {e}"))?;
+            let out = client()?.aggregate(&tx)?;
+            print(jm, &out, || aggregate_prose(&out));
             Ok(())
         }
         Command::Audit { key } => {

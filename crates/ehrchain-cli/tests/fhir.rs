@@ -92,7 +92,9 @@ fn without_ids(text: &str) -> String {
     let is_id = |run: &str| {
         run.len() >= 32
             && (run.bytes().all(|b| b.is_ascii_hexdigit())
-                || run.bytes().all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b)))
+                || run
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b)))
     };
     let mut out = String::with_capacity(text.len());
     let mut run = String::new();
@@ -126,7 +128,7 @@ fn find(hay: &[u8], needle: &[u8]) -> bool {
 #[test]
 fn synthea_bundles_import_without_identifying_data_and_export_back() {
     let tmp = tempfile::tempdir().unwrap();
-    let node = NodeProc::start(&tmp.path().join("node"));
+    let node = NodeProc::start_with(&tmp.path().join("node"), &["--suppress-below", "1"]);
     let w = seed(&node, tmp.path());
     let mut bundles: Vec<PathBuf> = std::fs::read_dir(data("synthea"))
         .unwrap()
@@ -290,6 +292,173 @@ fn synthea_bundles_import_without_identifying_data_and_export_back() {
         .as_str()
         .unwrap()
         .starts_with('b'));
+
+    population_counts_match_the_bundles(&node, &w, &patients);
+}
+
+/// Population counts over the imported patients: each grants a public-health agency its
+/// conditions (the patient's client re-seals those records' keys to the agency), and the
+/// agency's officer releases counts that match a direct computation over the bundles within the
+/// noise bound. This node suppresses only zeros (`--suppress-below 1`), so that five patients
+/// give counts to compare.
+fn population_counts_match_the_bundles(
+    node: &NodeProc,
+    w: &World,
+    patients: &[(PathBuf, String, PathBuf, usize)],
+) {
+    let data = s(&node.data);
+    let created = cli(
+        node,
+        &[
+            "org",
+            "create",
+            "--data-dir",
+            data,
+            "--name",
+            "City Health Agency",
+            "--kind",
+            "public-health-agency",
+        ],
+    )
+    .expect_ok()
+    .json();
+    let agency = created["organisation"]["id"].as_str().unwrap().to_owned();
+    let officer = w.dir.join("officer.key");
+    cli(node, &["keys", "new", s(&officer)]).expect_ok();
+    cli(
+        node,
+        &[
+            "agent",
+            "register",
+            "--data-dir",
+            data,
+            "--org",
+            &agency,
+            "--role",
+            "public-health-officer",
+            "--name",
+            "Officer",
+            "--licence",
+            "PH-1",
+            "--key",
+            s(&officer),
+        ],
+    )
+    .expect_ok();
+    // What the bundles say: each patient's SNOMED condition codes, age band and state.
+    let today = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let mut facts = Vec::new();
+    for (key, _, bundle, _) in patients {
+        cli(
+            node,
+            &[
+                "grant",
+                "--as",
+                s(key),
+                "--to",
+                &agency,
+                "--categories",
+                "Condition",
+                "--purpose",
+                "public-health",
+                "--for",
+                "1d",
+            ],
+        )
+        .expect_ok();
+        let b = load(bundle);
+        let mut codes = std::collections::BTreeSet::new();
+        for e in b["entry"].as_array().unwrap() {
+            let r = &e["resource"];
+            if r["resourceType"] == "Condition" {
+                for c in r["code"]["coding"].as_array().into_iter().flatten() {
+                    if c["system"] == "http://snomed.info/sct" {
+                        codes.insert(c["code"].as_str().unwrap().to_owned());
+                    }
+                }
+            }
+        }
+        let p = &b["entry"][0]["resource"];
+        let age = ehrchain_fhir::population::age_at(
+            p["birthDate"].as_str().unwrap(),
+            ehrchain_types::Timestamp(today),
+        )
+        .unwrap();
+        let band = ehrchain_fhir::population::AGE_BANDS
+            .iter()
+            .find(|(_, lo, hi)| (*lo..=*hi).contains(&age))
+            .unwrap()
+            .0;
+        let state = p["address"][0]["state"].as_str().unwrap().to_owned();
+        facts.push((codes, band, state));
+    }
+    let common = {
+        let mut tally = std::collections::BTreeMap::<&String, usize>::new();
+        for (codes, _, _) in &facts {
+            for c in codes {
+                *tally.entry(c).or_default() += 1;
+            }
+        }
+        let mut by_count: Vec<_> = tally.into_iter().collect();
+        by_count.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        by_count
+            .iter()
+            .take(3)
+            .map(|(c, _)| (*c).clone())
+            .collect::<Vec<_>>()
+    };
+    let release = |args: &[&str]| -> Value {
+        let mut all = vec!["aggregate", "--as", s(&officer), "--epsilon", "1"];
+        all.extend_from_slice(args);
+        cli(node, &all).expect_ok().json()
+    };
+    // Laplace scale is sensitivity / epsilon; a cell is off by more than 12 scales with
+    // probability e^-12 (6e-6).
+    let check = |out: &Value, truth: &dyn Fn(&str) -> usize| {
+        let scale = out["noise"]["scale"].as_f64().unwrap();
+        for c in out["cells"].as_array().unwrap() {
+            let label = c["label"].as_str().unwrap();
+            let got = c["count"].as_u64().unwrap_or(0) as f64;
+            let want = truth(label) as f64;
+            assert!(
+                (got - want).abs() <= 12.0 * scale,
+                "{label}: released {got}, direct count {want}, scale {scale}: {out}"
+            );
+        }
+    };
+    let by_age = release(&["--by", "age-band"]);
+    check(&by_age, &|band| {
+        facts.iter().filter(|f| f.1 == band).count()
+    });
+    let state = facts[0].2.clone();
+    let region = format!("region={state}");
+    let with_code = release(&["--condition", &common[0], "--by", &region]);
+    check(&with_code, &|r| {
+        facts
+            .iter()
+            .filter(|f| f.2 == r && f.0.contains(&common[0]))
+            .count()
+    });
+    let by_code = format!("condition={}", common.join(","));
+    let by_condition = release(&["--by", &by_code]);
+    assert_eq!(
+        by_condition["noise"]["sensitivity"],
+        common.len(),
+        "{by_condition}"
+    );
+    check(&by_condition, &|code| {
+        facts.iter().filter(|f| f.0.contains(code)).count()
+    });
+    assert_eq!(by_condition["budget"]["spent_epsilon"], 3.0);
+    // A malformed breakdown is refused before anything is sent or spent.
+    let bad = cli(
+        node,
+        &["aggregate", "--as", s(&officer), "--by", "condition=12"],
+    );
+    assert!(!bad.ok, "a 2-digit SNOMED code was accepted");
 }
 
 #[test]

@@ -1,7 +1,8 @@
-//! FHIR R4 on the client side, pure (no I/O, no clock, no HTTP). Import splits a patient's
+//! FHIR R4, pure (no I/O, no clock, no HTTP). Import splits a patient's
 //! resources into de-identified record plaintexts and an identifying fragment for the node's
 //! persona store; export puts them back together and renders the ledger's grants, access events
-//! and anchors as `Consent`, `AuditEvent` and `Provenance`.
+//! and anchors as `Consent`, `AuditEvent` and `Provenance`. `population` computes the noisy,
+//! suppressed population counts a node releases to public health and research.
 //!
 //! We handle the few resources we interpret with our own code over `serde_json::Value` rather
 //! than a typed FHIR model: every other resource passes through untouched, and must come back
@@ -12,6 +13,7 @@ pub mod export;
 pub mod identity;
 pub mod import;
 pub mod ledger;
+pub mod population;
 pub mod scrub;
 pub mod time;
 

@@ -14,6 +14,11 @@ pub fn instant(ms: u64) -> String {
     )
 }
 
+/// The UTC calendar date (year, month, day) of a Unix time in milliseconds.
+pub fn date(ms: u64) -> (i64, u32, u32) {
+    civil_from_days((ms / 86_400_000) as i64)
+}
+
 /// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;

@@ -177,6 +177,7 @@ fn apply_tx<S: StateRead + ?Sized>(
             at.write(ov, &patient, AuditEvent::EraseRequest { record: *record });
             Ok(Outcome::Applied)
         }
+        TxBody::ReleaseAggregate(q) => crate::aggregate::apply(ov, signer, q),
         TxBody::EraseReceipt { record } => {
             if !ov.is_validator(signer)? {
                 return reject(RejectReason::UnknownSigner);

@@ -16,6 +16,7 @@ pub const BREAK_GLASS: u8 = b'B';
 pub const TX: u8 = b'T';
 pub const AUDIT: u8 = b'L';
 pub const ERASE_RECEIPT: u8 = b'E';
+pub const PRIVACY_SPENT: u8 = b'S';
 
 fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + parts.iter().map(|p| p.len()).sum::<usize>());
@@ -89,6 +90,11 @@ pub fn erase_receipt(r: &RecordId, validator: &PublicKey) -> Vec<u8> {
 }
 pub fn erase_receipts(r: &RecordId) -> Vec<u8> {
     key(ERASE_RECEIPT, &[r.as_bytes()])
+}
+
+/// The privacy budget an agent has spent on population counts.
+pub fn privacy_spent(a: &AgentId) -> Vec<u8> {
+    key(PRIVACY_SPENT, &[a.as_bytes()])
 }
 
 /// The last 16 bytes of an index key: the id it points at.

@@ -5,12 +5,14 @@
 //!
 //! Given the same genesis and blocks, every replica computes byte-identical state.
 
+pub mod aggregate;
 pub mod execute;
 pub mod keys;
 pub mod merkle;
 pub mod proof;
 pub mod state;
 
+pub use aggregate::{aggregate_sources, privacy_spent};
 pub use execute::{
     decide_read, execute, genesis_state, receipts_root, resolve_reader, state_root, BlockContext,
     Execution, ResolvedReader,

@@ -684,3 +684,148 @@ fn a_device_batch_is_one_transaction_all_or_none() {
         Outcome::Rejected(RejectReason::AlreadyExists)
     );
 }
+
+fn population_grant(
+    n: u8,
+    grantee: Grantee,
+    categories: &str,
+    purpose: Purpose,
+    at: Timestamp,
+) -> TxBody {
+    TxBody::Grant(Grant {
+        grant: GrantId::from_bytes([n; 16]),
+        grantee,
+        scope: Scope {
+            categories: vec![CategoryPattern::new(categories).unwrap()],
+            records: vec![],
+        },
+        mode: Mode::Read,
+        purpose,
+        not_before: at,
+        expires: Timestamp(at.0 + 3_600_000),
+    })
+}
+
+fn release(purpose: Purpose, epsilon_milli: u32) -> TxBody {
+    TxBody::ReleaseAggregate(AggregateQuery {
+        purpose,
+        condition: None,
+        group_by: GroupBy::Total,
+        epsilon_milli,
+    })
+}
+
+#[test]
+fn population_counts_use_organisation_grants_and_a_budget() {
+    let mut w = world();
+    let org_id = OrgId::of(&w.org.public().sign);
+    let researcher = identity(9);
+    let body = TxBody::RegisterAgent(RegisterAgent {
+        org: org_id,
+        role: Role::Researcher,
+        name: "r".into(),
+        licence: "L".into(),
+        sign_key: researcher.public().sign,
+        encrypt_key: researcher.public().encrypt,
+    });
+    assert_eq!(w.chain.one(w.org.signing(), body), Outcome::Applied);
+    let (p, pid) = (w.patient.clone(), w.pid);
+    for (n, category) in [
+        (1, "Condition/encounter-diagnosis"),
+        (2, "Observation/laboratory"),
+    ] {
+        let body = TxBody::AnchorRecord(anchor(pid, n, category));
+        assert_eq!(w.chain.one(p.signing(), body), Outcome::Applied);
+    }
+    let sources = |w: &World, purpose| {
+        ehrchain_ledger::aggregate_sources(
+            &w.chain.state,
+            &researcher.public().sign,
+            purpose,
+            w.chain.time,
+        )
+        .unwrap()
+    };
+    assert!(sources(&w, Purpose::Research).is_empty());
+
+    // A research grant to the researcher alone lets them read, not count.
+    let now = w.chain.time;
+    let to_agent = Grantee::Agent(AgentId::of(&researcher.public().sign));
+    let g = population_grant(20, to_agent, "Condition", Purpose::Research, now);
+    assert_eq!(w.chain.one(p.signing(), g), Outcome::Applied);
+    assert!(sources(&w, Purpose::Research).is_empty());
+
+    // To the organisation, for research and everything: the patient counts, with the token of
+    // the Condition record only; nobody counts for public health.
+    let now = w.chain.time;
+    let g = population_grant(
+        21,
+        Grantee::Organisation(org_id),
+        "*",
+        Purpose::Research,
+        now,
+    );
+    assert_eq!(w.chain.one(p.signing(), g), Outcome::Applied);
+    let got = sources(&w, Purpose::Research);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].0, pid);
+    let records: Vec<RecordId> = got[0].1.iter().map(|t| t.record()).collect();
+    assert_eq!(records, vec![RecordId::from_bytes([1; 16])]);
+    assert!(sources(&w, Purpose::PublicHealth).is_empty());
+
+    // Who may release, and how much: researchers and public-health officers, for research or
+    // public health, at most 1.0 per release and 5.0 in all.
+    let doctor = w.doctor.clone();
+    for (who, body, want) in [
+        (
+            &doctor,
+            release(Purpose::Research, 100),
+            Outcome::Rejected(RejectReason::NotAuthorised),
+        ),
+        (
+            &researcher,
+            release(Purpose::Treatment, 100),
+            Outcome::Rejected(RejectReason::NotAuthorised),
+        ),
+        (
+            &researcher,
+            release(Purpose::Research, 0),
+            Outcome::Rejected(RejectReason::BadEpsilon),
+        ),
+        (
+            &researcher,
+            release(Purpose::Research, 1001),
+            Outcome::Rejected(RejectReason::BadEpsilon),
+        ),
+        (
+            &p,
+            release(Purpose::Research, 100),
+            Outcome::Rejected(RejectReason::UnknownSigner),
+        ),
+    ] {
+        assert_eq!(w.chain.one(who.signing(), body), want);
+    }
+    let spent = |w: &World| {
+        ehrchain_ledger::privacy_spent(&w.chain.state, &AgentId::of(&researcher.public().sign))
+            .unwrap()
+    };
+    assert_eq!(spent(&w), 0, "refused releases cost nothing");
+    for i in 1..=5u64 {
+        let body = release(Purpose::Research, 1000);
+        assert_eq!(w.chain.one(researcher.signing(), body), Outcome::Applied);
+        assert_eq!(spent(&w), i * 1000);
+    }
+    assert_eq!(
+        w.chain
+            .one(researcher.signing(), release(Purpose::Research, 1)),
+        Outcome::Rejected(RejectReason::PrivacyBudgetExhausted)
+    );
+    assert_eq!(spent(&w), PRIVACY_BUDGET_MILLI);
+
+    // Revoking the organisation's grant takes the patient out of every later count.
+    let revoke = TxBody::Revoke {
+        grant: GrantId::from_bytes([21; 16]),
+    };
+    assert_eq!(w.chain.one(p.signing(), revoke), Outcome::Applied);
+    assert!(sources(&w, Purpose::Research).is_empty());
+}

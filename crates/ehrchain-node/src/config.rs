@@ -45,6 +45,8 @@ pub struct NodeConfig {
     pub peers: Vec<(PublicKey, SocketAddr)>,
     /// Threads for the consensus runtime.
     pub consensus_threads: usize,
+    /// Population counts: cells whose noisy count is under this are suppressed.
+    pub suppress_below: u64,
 }
 
 impl NodeConfig {
@@ -61,6 +63,7 @@ impl NodeConfig {
             p2p_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             peers: Vec::new(),
             consensus_threads: 2,
+            suppress_below: ehrchain_fhir::population::SUPPRESS_BELOW,
         }
     }
 

@@ -392,6 +392,15 @@ impl Node {
         if !allowed {
             return Err(EnvelopeError::NotAllowed);
         }
+        self.open_persona(patient)
+    }
+
+    /// The patient's persona as this node holds it, unsealed; the caller has decided that it
+    /// may be used.
+    pub(crate) fn open_persona(
+        &self,
+        patient: &PatientId,
+    ) -> Result<Option<Persona>, EnvelopeError> {
         let Some(sealed) = self.inner.store.persona(patient)? else {
             return Ok(None);
         };

@@ -14,6 +14,7 @@
 //! consensus adapter in front of the same producer.
 
 pub mod accounts;
+pub mod aggregate;
 pub mod chain;
 pub mod config;
 pub mod effects;
@@ -26,6 +27,7 @@ pub mod node;
 pub mod persona;
 pub mod producer;
 
+pub use aggregate::{AggregateError, AggregateRelease};
 pub use config::{BlobConfig, NodeConfig};
 pub use error::{NodeError, ReadError, SubmitError};
 pub use flows::{EnvelopeError, EnvelopeUpload, Release};

@@ -23,8 +23,9 @@ pub use state::{
     PatientState, RecordState,
 };
 pub use tx::{
-    verify_all, AnchorRecord, BreakGlass, Grant, Grantee, RegisterAgent, RegisterOrganisation,
-    Scope, SignedTx, Tx, TxBody, TxError, TxId, TxKind, VerifiedTx, MAX_BREAK_GLASS_SECS,
+    verify_all, AggregateQuery, AnchorRecord, BreakGlass, Grant, Grantee, GroupBy, RegisterAgent,
+    RegisterOrganisation, Scope, SignedTx, Tx, TxBody, TxError, TxId, TxKind, VerifiedTx,
+    MAX_AGGREGATE_CELLS, MAX_BREAK_GLASS_SECS, MAX_RELEASE_EPSILON_MILLI, PRIVACY_BUDGET_MILLI,
 };
 pub use vocab::{
     Category, CategoryPattern, InvalidCategory, Mode, OrgKind, Purpose, Role, UnknownTerm,

@@ -73,6 +73,10 @@ pub enum RejectReason {
     EmptyScope,
     /// A correction that names a record of another patient or category family.
     SupersedeMismatch,
+    /// A release of population counts with an epsilon of zero or over the per-release maximum.
+    BadEpsilon,
+    /// The release would take the requester past its privacy budget.
+    PrivacyBudgetExhausted,
 }
 
 impl RejectReason {
@@ -94,10 +98,12 @@ impl RejectReason {
             RejectReason::BadDuration => "bad_duration",
             RejectReason::EmptyScope => "empty_scope",
             RejectReason::SupersedeMismatch => "supersede_mismatch",
+            RejectReason::BadEpsilon => "bad_epsilon",
+            RejectReason::PrivacyBudgetExhausted => "privacy_budget_exhausted",
         }
     }
 
-    const ALL: [RejectReason; 16] = [
+    const ALL: [RejectReason; 18] = [
         RejectReason::Replay,
         RejectReason::UnknownSigner,
         RejectReason::NotAuthorised,
@@ -114,6 +120,8 @@ impl RejectReason {
         RejectReason::BadDuration,
         RejectReason::EmptyScope,
         RejectReason::SupersedeMismatch,
+        RejectReason::BadEpsilon,
+        RejectReason::PrivacyBudgetExhausted,
     ];
 }
 

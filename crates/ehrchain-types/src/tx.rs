@@ -87,6 +87,43 @@ pub struct BreakGlass {
 /// The longest break-glass an agent may declare: 24 hours.
 pub const MAX_BREAK_GLASS_SECS: u32 = 24 * 3600;
 
+/// A request for population counts (patients with a condition, in total or per cell), to be
+/// released with differential privacy. The cells are named here, by the requester, never by the
+/// data: a cell that appeared because somebody has a rare code would disclose it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AggregateQuery {
+    /// `research` or `public-health`: only patients who granted this purpose are counted.
+    pub purpose: Purpose,
+    /// A SNOMED CT code: count only patients with this condition.
+    pub condition: Option<String>,
+    pub group_by: GroupBy,
+    /// The privacy loss this release spends, in thousandths of epsilon.
+    pub epsilon_milli: u32,
+}
+
+/// How a population count is broken down.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GroupBy {
+    /// One cell: every counted patient.
+    Total,
+    /// Fixed age bands (0-17, 18-44, 45-64, 65+, unknown) at the release's block time.
+    AgeBand,
+    /// The listed regions (state or province), matched without regard to case.
+    Region(Vec<String>),
+    /// The listed SNOMED CT codes; a patient counts once in each listed code they have.
+    Condition(Vec<String>),
+}
+
+/// The most epsilon one release may spend, in thousandths: 1.0.
+pub const MAX_RELEASE_EPSILON_MILLI: u32 = 1_000;
+
+/// Each requester's lifetime privacy budget, in thousandths of epsilon: 5.0. The ledger refuses
+/// a release that would exceed it. (A consortium policy; governance could make it a parameter.)
+pub const PRIVACY_BUDGET_MILLI: u64 = 5_000;
+
+/// The most cells a population count may name.
+pub const MAX_AGGREGATE_CELLS: usize = 64;
+
 /// The body of a transaction, one variant per kind.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TxBody {
@@ -123,6 +160,9 @@ pub enum TxBody {
     EraseReceipt {
         record: RecordId,
     },
+    /// A public-health officer or researcher releases population counts: committed, and charged
+    /// to the requester's privacy budget, before any count is computed.
+    ReleaseAggregate(AggregateQuery),
 }
 
 /// Transaction kinds, for namespaces, metrics and display.
@@ -140,6 +180,7 @@ pub enum TxKind {
     EraseRequest,
     EraseReceipt,
     AnchorBatch,
+    ReleaseAggregate,
 }
 
 impl TxKind {
@@ -158,6 +199,7 @@ impl TxKind {
             TxKind::EraseRequest => b"ehrchain/tx/erase-request",
             TxKind::EraseReceipt => b"ehrchain/tx/erase-receipt",
             TxKind::AnchorBatch => b"ehrchain/tx/anchor-batch",
+            TxKind::ReleaseAggregate => b"ehrchain/tx/release-aggregate",
         }
     }
 
@@ -175,6 +217,7 @@ impl TxKind {
             TxKind::EraseRequest => "erase-request",
             TxKind::EraseReceipt => "erase-receipt",
             TxKind::AnchorBatch => "anchor-batch",
+            TxKind::ReleaseAggregate => "release-aggregate",
         }
     }
 }
@@ -194,6 +237,7 @@ impl TxBody {
             TxBody::EraseRequest { .. } => TxKind::EraseRequest,
             TxBody::EraseReceipt { .. } => TxKind::EraseReceipt,
             TxBody::AnchorBatch { .. } => TxKind::AnchorBatch,
+            TxBody::ReleaseAggregate(_) => TxKind::ReleaseAggregate,
         }
     }
 }
@@ -494,6 +538,10 @@ impl Canonical for Tx {
                 enc.u8(12);
                 enc.seq(anchors, |e, a| e.value(a));
             }
+            TxBody::ReleaseAggregate(q) => {
+                enc.u8(13);
+                enc.value(q);
+            }
         }
     }
 
@@ -548,6 +596,7 @@ impl Canonical for Tx {
                 }
                 TxBody::AnchorBatch { anchors }
             }
+            13 => TxBody::ReleaseAggregate(dec.value()?),
             tag => {
                 return Err(DecodeError::UnknownTag {
                     field: "transaction kind",
@@ -561,6 +610,83 @@ impl Canonical for Tx {
             body,
         })
     }
+}
+
+impl Canonical for AggregateQuery {
+    fn encode(&self, enc: &mut Encoder) {
+        enc.value(&self.purpose);
+        enc.option(&self.condition, |e, c| e.str(c));
+        match &self.group_by {
+            GroupBy::Total => enc.u8(1),
+            GroupBy::AgeBand => enc.u8(2),
+            GroupBy::Region(regions) => {
+                enc.u8(3);
+                enc.seq(regions, |e, r| e.str(r));
+            }
+            GroupBy::Condition(codes) => {
+                enc.u8(4);
+                enc.seq(codes, |e, c| e.str(c));
+            }
+        }
+        enc.u32(self.epsilon_milli);
+    }
+    fn decode(dec: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        let purpose = dec.value()?;
+        let condition = dec.option("condition", snomed_code)?;
+        let group_by = match dec.u8("group by")? {
+            1 => GroupBy::Total,
+            2 => GroupBy::AgeBand,
+            3 => GroupBy::Region(cells(dec, "regions", |d| {
+                let region = checked_text(d, limits::MAX_NAME, "region")?;
+                if region.trim().is_empty() || region.trim() != region {
+                    return Err(DecodeError::Invalid(
+                        "a region is a trimmed, non-empty name",
+                    ));
+                }
+                Ok(region)
+            })?),
+            4 => GroupBy::Condition(cells(dec, "condition codes", snomed_code)?),
+            tag => {
+                return Err(DecodeError::UnknownTag {
+                    field: "group by",
+                    tag,
+                })
+            }
+        };
+        Ok(AggregateQuery {
+            purpose,
+            condition,
+            group_by,
+            epsilon_milli: dec.u32("epsilon")?,
+        })
+    }
+}
+
+/// A non-empty list of at most [`MAX_AGGREGATE_CELLS`] distinct cell names.
+fn cells(
+    dec: &mut Decoder<'_>,
+    field: &'static str,
+    item: impl FnMut(&mut Decoder<'_>) -> Result<String, DecodeError>,
+) -> Result<Vec<String>, DecodeError> {
+    let list = dec.seq(MAX_AGGREGATE_CELLS, field, item)?;
+    if list.is_empty() {
+        return Err(DecodeError::Invalid("a breakdown with no cells"));
+    }
+    let distinct: std::collections::BTreeSet<String> =
+        list.iter().map(|c| c.to_lowercase()).collect();
+    if distinct.len() != list.len() {
+        return Err(DecodeError::Invalid("a breakdown naming a cell twice"));
+    }
+    Ok(list)
+}
+
+/// A SNOMED CT concept id: 6 to 18 digits, no leading zero.
+fn snomed_code(dec: &mut Decoder<'_>) -> Result<String, DecodeError> {
+    let code = dec.str(18, "SNOMED CT code")?;
+    if code.len() < 6 || code.starts_with('0') || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(DecodeError::Invalid("a SNOMED CT code is 6 to 18 digits"));
+    }
+    Ok(code.to_owned())
 }
 
 impl Canonical for SignedTx {

@@ -84,6 +84,18 @@ fn samples() -> Vec<SignedTx> {
                 supersedes: None,
             }],
         },
+        TxBody::ReleaseAggregate(AggregateQuery {
+            purpose: Purpose::PublicHealth,
+            condition: Some("44054006".into()),
+            group_by: GroupBy::Region(vec!["Massachusetts".into(), "Kerala".into()]),
+            epsilon_milli: 500,
+        }),
+        TxBody::ReleaseAggregate(AggregateQuery {
+            purpose: Purpose::Research,
+            condition: None,
+            group_by: GroupBy::Condition(vec!["44054006".into(), "38341003".into()]),
+            epsilon_milli: 1000,
+        }),
     ];
     bodies
         .into_iter()
@@ -125,6 +137,42 @@ fn every_single_byte_mutation_is_refused_or_canonical() {
                 }
             }
         }
+    }
+}
+
+#[test]
+fn population_queries_name_their_cells_properly() {
+    let k = key(1);
+    let tx = |condition: Option<&str>, group_by: GroupBy| {
+        Tx {
+            signer: k.public(),
+            nonce: 1,
+            body: TxBody::ReleaseAggregate(AggregateQuery {
+                purpose: Purpose::PublicHealth,
+                condition: condition.map(str::to_owned),
+                group_by,
+                epsilon_milli: 100,
+            }),
+        }
+        .sign(&k)
+        .to_bytes()
+    };
+    let codes = |c: &[&str]| GroupBy::Condition(c.iter().map(|s| (*s).to_owned()).collect());
+    let regions = |c: &[&str]| GroupBy::Region(c.iter().map(|s| (*s).to_owned()).collect());
+    for (bytes, ok) in [
+        (tx(Some("44054006"), GroupBy::AgeBand), true),
+        (tx(None, GroupBy::Total), true),
+        (tx(Some("4405"), GroupBy::Total), false),
+        (tx(Some("044054006"), GroupBy::Total), false),
+        (tx(Some("44054006x"), GroupBy::Total), false),
+        (tx(None, codes(&[])), false),
+        (tx(None, codes(&["44054006", "44054006"])), false),
+        (tx(None, regions(&["Ohio", "ohio"])), false),
+        (tx(None, regions(&[" Ohio"])), false),
+        (tx(None, regions(&[""])), false),
+        (tx(None, regions(&["Ohio", "Texas"])), true),
+    ] {
+        assert_eq!(SignedTx::decode_submitted(&bytes).is_ok(), ok, "{bytes:?}");
     }
 }
 
