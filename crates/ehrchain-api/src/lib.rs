@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod dto;
 pub mod error;
+pub mod fhir;
 pub mod metrics;
 pub mod routes;
 pub mod web;

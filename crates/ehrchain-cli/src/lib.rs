@@ -6,6 +6,7 @@ pub mod client;
 pub mod consortium;
 pub mod device;
 pub mod fhir;
+pub mod gateway;
 pub mod keys;
 pub mod records;
 pub mod serve;

@@ -14,6 +14,7 @@ use ehrchain_cli::records::{self, GrantSpec, PutRecord};
 use ehrchain_cli::{consortium, keys, serve, txs};
 use ehrchain_consensus::EngineCheck;
 use ehrchain_crypto::PublicKey;
+use ehrchain_fhir::smart::Scope as SmartScope;
 use ehrchain_ledger::{CertificateCheck, InclusionProof};
 use ehrchain_node::{BlobConfig, NodeConfig};
 use ehrchain_types::{
@@ -355,6 +356,24 @@ enum FhirCmd {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Serve FHIR R4 read and search to an EHR app on this machine: a gateway on the reader's
+    /// side. Every record is read through the node (a committed, audited access decided by the
+    /// patient's grants) and decrypted here; the app's SMART scopes narrow what it may ask for.
+    Serve {
+        #[arg(long = "as")]
+        key: PathBuf,
+        /// The patient in context (needed by patient/ scopes and by reads by id).
+        #[arg(long)]
+        patient: Option<String>,
+        /// A SMART scope the app holds, e.g. 'patient/Observation.rs?category=laboratory'
+        /// (repeat for more).
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        #[arg(long, default_value = "treatment")]
+        purpose: String,
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        listen: SocketAddr,
+    },
     /// Export your records as a FHIR Bundle (as the patient), decrypted and re-identified on
     /// this side, with your grants as Consent, access events as AuditEvent and anchors as
     /// Provenance.
@@ -412,6 +431,11 @@ struct GrantArgs {
     /// How long from now, e.g. 1d, 12h, 30m, 10s.
     #[arg(long = "for", default_value = "1d")]
     duration: String,
+    /// Grant what a SMART scope names instead of --categories and --mode, e.g.
+    /// 'patient/Observation.rs?category=laboratory' (a read grant of Observation/laboratory;
+    /// c or u also grant append).
+    #[arg(long = "smart-scope", conflicts_with_all = ["categories", "records", "mode"])]
+    smart_scope: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -898,6 +922,40 @@ fn dispatch(cli: Cli) -> Result<()> {
             });
             Ok(())
         }
+        Command::Fhir(FhirCmd::Serve {
+            key,
+            patient,
+            scopes,
+            purpose,
+            listen,
+        }) => {
+            let id = identity(&key)?;
+            let scopes = scopes
+                .iter()
+                .map(|s| s.parse::<SmartScope>())
+                .collect::<Result<Vec<_>, _>>()?;
+            let patient: Option<PatientId> = patient.map(|p| p.parse()).transpose()?;
+            let gateway = std::sync::Arc::new(ehrchain_cli::gateway::Gateway::new(
+                client()?,
+                id,
+                patient,
+                scopes,
+                purpose.parse()?,
+            )?);
+            let rt = runtime()?;
+            rt.block_on(async {
+                let listener = tokio::net::TcpListener::bind(listen).await?;
+                println!(
+                    "FHIR gateway listening on http://{}/fhir",
+                    listener.local_addr()?
+                );
+                ehrchain_api::fhir::serve(gateway.clone(), listener).await?;
+                anyhow::Ok(())
+            })?;
+            // The gateway's blocking HTTP client is dropped here, outside the runtime.
+            drop(gateway);
+            Ok(())
+        }
         Command::Fhir(FhirCmd::Export {
             key,
             out,
@@ -974,28 +1032,58 @@ fn dispatch(cli: Cli) -> Result<()> {
             let id = identity(&g.key)?;
             let grantee = parse_grantee(&g.to)?;
             let now = now_ms();
-            let spec = GrantSpec {
-                grantee,
-                categories: g
-                    .categories
-                    .iter()
-                    .map(|c| CategoryPattern::new(c))
-                    .collect::<Result<_, _>>()?,
-                records: g
-                    .records
-                    .iter()
-                    .map(|r| r.parse())
-                    .collect::<Result<_, _>>()?,
-                mode: g.mode.parse::<Mode>()?,
-                purpose: g.purpose.parse()?,
-                not_before: Timestamp(now.saturating_sub(60_000)),
-                expires: Timestamp(now + duration(&g.duration)?.as_millis() as u64),
+            let (categories, modes) = match &g.smart_scope {
+                Some(scope) => {
+                    let (pattern, modes) = scope.parse::<SmartScope>()?.grant();
+                    (vec![pattern], modes)
+                }
+                None => (
+                    g.categories
+                        .iter()
+                        .map(|c| CategoryPattern::new(c))
+                        .collect::<Result<_, _>>()?,
+                    vec![g.mode.parse::<Mode>()?],
+                ),
             };
-            let until = spec.expires;
-            let (gid, resealed) = records::grant(&client()?, &id, spec)?;
-            let v = json!({"grant": gid.to_string(), "resealed": resealed, "expires": until.0});
+            let shown = if categories.is_empty() {
+                g.records.join(",")
+            } else {
+                categories
+                    .iter()
+                    .map(|c| c.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            let mut grants = Vec::new();
+            for mode in modes {
+                let spec = GrantSpec {
+                    grantee,
+                    categories: categories.clone(),
+                    records: g
+                        .records
+                        .iter()
+                        .map(|r| r.parse())
+                        .collect::<Result<_, _>>()?,
+                    mode,
+                    purpose: g.purpose.parse()?,
+                    not_before: Timestamp(now.saturating_sub(60_000)),
+                    expires: Timestamp(now + duration(&g.duration)?.as_millis() as u64),
+                };
+                let until = spec.expires;
+                let (gid, resealed) = records::grant(&client()?, &id, spec)?;
+                grants.push(json!({"grant": gid.to_string(), "mode": mode.as_str(), "resealed": resealed, "expires": until.0}));
+            }
+            // One grant (the usual case) prints as before; a SMART scope may need two.
+            let v = match grants.as_slice() {
+                [one] => one.clone(),
+                _ => json!({"grants": grants}),
+            };
             print(jm, &v, || {
-                format!("grant {gid} committed: {} may read {} for {} until {} ms; {resealed} existing record key(s) re-sealed", g.to, if g.categories.is_empty() { g.records.join(",") } else { g.categories.join(",") }, g.purpose, until.0)
+                grants
+                    .iter()
+                    .map(|x| format!("grant {} committed: {} may {} {shown} for {} until {} ms; {} existing record key(s) re-sealed", x["grant"].as_str().unwrap_or("?"), g.to, x["mode"].as_str().unwrap_or("?"), g.purpose, x["expires"], x["resealed"]))
+                    .collect::<Vec<_>>()
+                    .join("\n")
             });
             Ok(())
         }

@@ -579,3 +579,239 @@ fn a_refused_resource_is_reported_and_the_rest_of_its_batch_kept() {
         "{r}"
     );
 }
+
+/// A running `ehrchain fhir serve`, killed on drop.
+struct Gateway {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Gateway {
+    fn start(node: &NodeProc, key: &Path, patient: &str, extra: &[&str]) -> Gateway {
+        use std::io::BufRead as _;
+        let mut child = std::process::Command::new(BIN)
+            .args(["fhir", "serve", "--as", s(key), "--patient", patient])
+            .args(extra)
+            .args(["--listen", "127.0.0.1:0"])
+            .env("EHRCHAIN_NODE", &node.url)
+            .env("EHRCHAIN_PASSPHRASE", PASS)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn gateway");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .rsplit(' ')
+            .next()
+            .filter(|u| u.starts_with("http://"))
+            .unwrap_or_else(|| panic!("gateway did not start: {line:?}"))
+            .to_owned();
+        Gateway { child, url }
+    }
+
+    /// GET `path` under `/fhir`: the status and the FHIR JSON body.
+    fn get(&self, path: &str) -> (u16, Value) {
+        let resp = reqwest::blocking::get(format!("{}{path}", self.url)).unwrap();
+        let status = resp.status().as_u16();
+        assert_eq!(
+            resp.headers()["content-type"],
+            "application/fhir+json",
+            "{path}"
+        );
+        (status, resp.json().unwrap())
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The FHIR REST subset through the gateway on the reader's side: reads and searches are
+/// committed, audited reads decided by the patient's grants, narrowed by the app's SMART
+/// scopes; a SMART scope maps onto a grant.
+#[test]
+fn fhir_gateway_reads_and_searches_within_scopes_and_grants() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = NodeProc::start(&tmp.path().join("node"));
+    let w = seed(&node, tmp.path());
+    let (patient, pid) = (s(&w.patient), w.patient_id.as_str());
+    let insurer_id = cli(&node, &["keys", "show", s(&w.insurer)])
+        .expect_ok()
+        .json()["agent_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The patient lets the doctor add anything (the doctor is then the author, who may read
+    // it), and, through a SMART scope, lets the insurer read lab results for payment.
+    cli(
+        &node,
+        &[
+            "grant",
+            "--as",
+            patient,
+            "--to",
+            &w.doctor_id,
+            "--categories",
+            "*",
+            "--mode",
+            "append",
+            "--for",
+            "1d",
+        ],
+    )
+    .expect_ok();
+    let read = cli(
+        &node,
+        &[
+            "grant",
+            "--as",
+            patient,
+            "--to",
+            &insurer_id,
+            "--smart-scope",
+            "patient/Observation.rs?category=laboratory",
+            "--purpose",
+            "payment",
+        ],
+    )
+    .expect_ok()
+    .json();
+    assert_eq!(read["mode"], "read", "{read}");
+    let read_grant = read["grant"].as_str().unwrap().to_owned();
+    let grants = cli(&node, &["grants", "--as", patient]).expect_ok().json();
+    assert!(
+        grants.to_string().contains("\"Observation/laboratory\""),
+        "the SMART scope became a grant of Observation/laboratory: {grants}"
+    );
+
+    let obs = |id: &str, category: &str, date: &str| {
+        serde_json::json!({"fullUrl": format!("urn:uuid:{id}"), "resource": {
+            "resourceType": "Observation", "id": id, "status": "final",
+            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": category}]}],
+            "code": {"text": "a measurement"},
+            "subject": {"reference": "Patient/p1"},
+            "effectiveDateTime": date,
+            "valueQuantity": {"value": 6.1, "unit": "%"}}})
+    };
+    let bundle = serde_json::json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": "urn:uuid:p1", "resource": {"resourceType": "Patient", "id": "p1",
+            "name": [{"family": "Okafor", "given": ["Ada"]}], "birthDate": "1980-02-03"}},
+        obs("lab1", "laboratory", "2020-05-01T09:00:00Z"),
+        obs("lab2", "laboratory", "2023-02-01T09:00:00Z"),
+        obs("vit1", "vital-signs", "2023-03-01T09:00:00Z"),
+        {"fullUrl": "urn:uuid:c1", "resource": {"resourceType": "Condition", "id": "c1",
+            "category": [{"coding": [{"code": "encounter-diagnosis"}]}],
+            "code": {"coding": [{"system": "http://snomed.info/sct", "code": "44054006"}]},
+            "subject": {"reference": "Patient/p1"}}},
+    ]});
+    let file = tmp.path().join("small.json");
+    std::fs::write(&file, bundle.to_string()).unwrap();
+    let imported = cli(
+        &node,
+        &[
+            "fhir",
+            "import",
+            "--as",
+            s(&w.doctor),
+            "--patient",
+            pid,
+            s(&file),
+        ],
+    )
+    .expect_ok()
+    .json();
+    assert_eq!(imported["imported"], 5, "{imported}");
+
+    // The doctor's app holds lab scopes only.
+    let labs = Gateway::start(
+        &node,
+        &w.doctor,
+        pid,
+        &["--scope", "patient/Observation.rs?category=laboratory"],
+    );
+    let (status, cap) = labs.get("/metadata");
+    assert_eq!(status, 200);
+    assert_eq!(cap["resourceType"], "CapabilityStatement");
+    assert_eq!(cap["rest"][0]["resource"][0]["type"], "Observation");
+
+    let (status, lab1) = labs.get("/Observation/lab1");
+    assert_eq!(status, 200, "{lab1}");
+    assert_eq!(lab1["id"], "lab1");
+    assert_eq!(lab1["valueQuantity"]["value"], 6.1);
+    assert_eq!(lab1["subject"]["reference"], format!("Patient/{pid}"));
+    // Outside the app's scopes: refused before anything is read, although the doctor, as the
+    // author, could read these records.
+    for path in ["/Observation/vit1", "/Condition/c1", "/Condition?patient=x"] {
+        let (status, out) = labs.get(path);
+        assert_eq!(status, 403, "{path}: {out}");
+        assert_eq!(out["resourceType"], "OperationOutcome");
+    }
+    let (status, _) = labs.get("/Observation/no-such-thing");
+    assert_eq!(status, 404);
+    let (status, out) = labs.get("/Observation?code=1234");
+    assert_eq!(status, 400, "{out}");
+    let (status, out) = labs.get("/Observation?date=yesterday");
+    assert_eq!(status, 400, "{out}");
+
+    let ids = |b: &Value| -> Vec<String> {
+        let mut v: Vec<String> = b["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["resource"]["id"].as_str().unwrap().to_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let (status, all) = labs.get(&format!("/Observation?patient=Patient/{pid}"));
+    assert_eq!(status, 200, "{all}");
+    assert_eq!(all["type"], "searchset");
+    assert_eq!(ids(&all), ["lab1", "lab2"]);
+    let (_, recent) = labs.get("/Observation?category=laboratory&date=ge2022-01-01");
+    assert_eq!(ids(&recent), ["lab2"]);
+    let (_, window) = labs.get("/Observation?date=ge2020&date=lt2021");
+    assert_eq!(ids(&window), ["lab1"]);
+
+    // The insurer's app asks for every Observation, but a wider scope does not widen the
+    // patient's grant: the consent decision still refuses the vital sign (the node shows the
+    // insurer no such record), and search finds the lab results only.
+    let insurer = Gateway::start(
+        &node,
+        &w.insurer,
+        pid,
+        &["--scope", "patient/Observation.rs", "--purpose", "payment"],
+    );
+    let (status, out) = insurer.get("/Observation/vit1");
+    assert_eq!(status, 404, "{out}");
+    let (status, out) = insurer.get("/Observation/lab2");
+    assert_eq!(status, 200, "{out}");
+    let (_, all) = insurer.get("/Observation");
+    assert_eq!(ids(&all), ["lab1", "lab2"]);
+
+    // Every read went through the ledger: the patient's audit shows each read of lab1.
+    let lab1_record =
+        ehrchain_fhir::import::record_id(&pid.parse().unwrap(), "Observation/lab1").to_string();
+    let audit = cli(&node, &["audit", "--as", patient]).expect_ok().json();
+    let reads_of_lab1 = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"]["kind"] == "access" && e["event"]["record"] == lab1_record.as_str())
+        .filter(|e| e["event"]["outcome"]["status"] == "permitted")
+        .count();
+    // The doctor: by id and three searches (the date filter applies after the read); the
+    // insurer: one search.
+    assert_eq!(reads_of_lab1, 5, "{audit}");
+
+    // Revoked: the insurer's gateway can no longer read.
+    cli(&node, &["revoke", "--as", patient, "--grant", &read_grant]).expect_ok();
+    let (status, out) = insurer.get("/Observation/lab2");
+    assert_eq!(status, 404, "{out}");
+}

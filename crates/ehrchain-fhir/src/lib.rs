@@ -2,7 +2,8 @@
 //! resources into de-identified record plaintexts and an identifying fragment for the node's
 //! persona store; export puts them back together and renders the ledger's grants, access events
 //! and anchors as `Consent`, `AuditEvent` and `Provenance`. `population` computes the noisy,
-//! suppressed population counts a node releases to public health and research.
+//! suppressed population counts a node releases to public health and research; `smart` parses
+//! SMART scopes and maps them onto grants, and `search` is the date search of the FHIR gateway.
 //!
 //! We handle the few resources we interpret with our own code over `serde_json::Value` rather
 //! than a typed FHIR model: every other resource passes through untouched, and must come back
@@ -15,6 +16,8 @@ pub mod import;
 pub mod ledger;
 pub mod population;
 pub mod scrub;
+pub mod search;
+pub mod smart;
 pub mod time;
 
 pub use category::category_of;
