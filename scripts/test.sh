@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 bash scripts/install-test-deps.sh
 cargo fmt --all -- --check
 cargo clippy --locked --workspace --all-targets -- -D warnings
-cargo test --locked --workspace
+cargo test --locked --workspace --no-fail-fast
 # The fuzz targets' property checks, replayed over their committed seeds (no libFuzzer needed);
 # keeps the targets compiling and the seeds in step with the encodings.
 CARGO_TARGET_DIR="$PWD/target" cargo test --locked --manifest-path fuzz/Cargo.toml
