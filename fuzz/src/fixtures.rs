@@ -11,12 +11,12 @@ use ehrchain_crypto::{
 };
 use ehrchain_ledger::{merkle, receipts_root, InclusionProof};
 use ehrchain_types::{
-    ActorRef, AgentId, AgentState, AnchorRecord, AuditEntry, AuditEvent, Basis, Block, BlockHeader,
-    BreakGlass, BreakGlassState, Canonical, Category, CategoryPattern, Certificate, DenyReason,
-    Genesis, GenesisValidator, Grant, GrantId, GrantState, Grantee, Height, Mode, OrgId, OrgKind,
-    OrganisationState, Outcome, PatientId, PatientState, Purpose, Receipt, RecordId, RecordState,
-    RegisterAgent, RegisterOrganisation, RejectReason, Role, Scope, SignedTx, Timestamp, Tx,
-    TxBody,
+    ActorRef, AgentId, AgentState, AggregateQuery, AnchorRecord, AuditEntry, AuditEvent, Basis,
+    Block, BlockHeader, BreakGlass, BreakGlassState, Canonical, Category, CategoryPattern,
+    Certificate, DenyReason, Genesis, GenesisValidator, Grant, GrantId, GrantState, Grantee,
+    GroupBy, Height, Mode, OrgId, OrgKind, OrganisationState, Outcome, PatientId, PatientState,
+    Purpose, Receipt, RecordId, RecordState, RegisterAgent, RegisterOrganisation, RejectReason,
+    Role, Scope, SignedTx, Timestamp, Tx, TxBody,
 };
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -239,6 +239,16 @@ pub fn sample_txs() -> Vec<SignedTx> {
                     .collect(),
             },
         ),
+        signed(
+            AGENT,
+            16,
+            TxBody::ReleaseAggregate(AggregateQuery {
+                purpose: Purpose::PublicHealth,
+                condition: Some("44054006".into()),
+                group_by: GroupBy::Region(vec!["Massachusetts".into(), "Kerala".into()]),
+                epsilon_milli: 500,
+            }),
+        ),
     ]
 }
 
@@ -256,6 +266,7 @@ pub fn sample_receipts(txs: &[SignedTx]) -> Vec<Receipt> {
         Outcome::Rejected(RejectReason::Replay),
         Outcome::Rejected(RejectReason::SupersedeMismatch),
         Outcome::Rejected(RejectReason::BadDuration),
+        Outcome::Rejected(RejectReason::PrivacyBudgetExhausted),
     ];
     txs.iter()
         .zip(outcomes.iter().cycle())
