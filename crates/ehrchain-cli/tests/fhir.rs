@@ -306,45 +306,10 @@ fn population_counts_match_the_bundles(
     w: &World,
     patients: &[(PathBuf, String, PathBuf, usize)],
 ) {
-    let data = s(&node.data);
-    let created = cli(
-        node,
-        &[
-            "org",
-            "create",
-            "--data-dir",
-            data,
-            "--name",
-            "City Health Agency",
-            "--kind",
-            "public-health-agency",
-        ],
-    )
-    .expect_ok()
-    .json();
-    let agency = created["organisation"]["id"].as_str().unwrap().to_owned();
+    let agency = create_org(node, "City Health Agency", "public-health-agency");
     let officer = w.dir.join("officer.key");
     cli(node, &["keys", "new", s(&officer)]).expect_ok();
-    cli(
-        node,
-        &[
-            "agent",
-            "register",
-            "--data-dir",
-            data,
-            "--org",
-            &agency,
-            "--role",
-            "public-health-officer",
-            "--name",
-            "Officer",
-            "--licence",
-            "PH-1",
-            "--key",
-            s(&officer),
-        ],
-    )
-    .expect_ok();
+    register_agent(node, &agency, "public-health-officer", &officer);
     // What the bundles say: each patient's SNOMED condition codes, age band and state.
     let today = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -588,7 +553,6 @@ struct Gateway {
 
 impl Gateway {
     fn start(node: &NodeProc, key: &Path, patient: &str, extra: &[&str]) -> Gateway {
-        use std::io::BufRead as _;
         let mut child = std::process::Command::new(BIN)
             .args(["fhir", "serve", "--as", s(key), "--patient", patient])
             .args(extra)
@@ -599,17 +563,7 @@ impl Gateway {
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("spawn gateway");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .rsplit(' ')
-            .next()
-            .filter(|u| u.starts_with("http://"))
-            .unwrap_or_else(|| panic!("gateway did not start: {line:?}"))
-            .to_owned();
+        let url = banner_url(&mut child, "gateway");
         Gateway { child, url }
     }
 

@@ -39,18 +39,7 @@ impl NodeProc {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn node");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read node banner");
-        let url = line
-            .trim()
-            .rsplit(' ')
-            .next()
-            .filter(|u| u.starts_with("http://"))
-            .unwrap_or_else(|| panic!("node did not start: {line:?}"))
-            .to_owned();
+        let url = banner_url(&mut child, "node");
         NodeProc {
             child,
             url,
@@ -128,6 +117,21 @@ impl Run {
 }
 
 /// Runs the CLI against `node` with `--json`, sampling its memory while it runs.
+/// The URL a server process prints at the end of its first line of standard output.
+pub fn banner_url(child: &mut std::process::Child, what: &str) -> String {
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read banner");
+    line.trim()
+        .rsplit(' ')
+        .next()
+        .filter(|u| u.starts_with("http://"))
+        .unwrap_or_else(|| panic!("{what} did not start: {line:?}"))
+        .to_owned()
+}
+
 pub fn cli(node: &NodeProc, args: &[&str]) -> Run {
     let mut child = Command::new(BIN)
         .arg("--json")
@@ -222,27 +226,54 @@ pub struct World {
     pub patient_id: String,
 }
 
-pub fn seed(node: &NodeProc, dir: &Path) -> World {
+/// Creates an organisation hosted by `node`; its id.
+pub fn create_org(node: &NodeProc, name: &str, kind: &str) -> String {
     let data = node.data.to_str().unwrap();
-    let org = |name: &str, kind: &str| -> String {
-        let r = cli(
-            node,
-            &[
-                "org",
-                "create",
-                "--data-dir",
-                data,
-                "--name",
-                name,
-                "--kind",
-                kind,
-            ],
-        )
-        .expect_ok();
-        r.json()["organisation"]["id"].as_str().unwrap().to_owned()
-    };
-    let hospital = org("St Mary's Hospital", "hospital");
-    let insurer_org = org("Acme Insurance", "insurer");
+    let r = cli(
+        node,
+        &[
+            "org",
+            "create",
+            "--data-dir",
+            data,
+            "--name",
+            name,
+            "--kind",
+            kind,
+        ],
+    )
+    .expect_ok();
+    r.json()["organisation"]["id"].as_str().unwrap().to_owned()
+}
+
+/// Registers the holder of `key` as staff of `org` in `role`.
+pub fn register_agent(node: &NodeProc, org: &str, role: &str, key: &Path) {
+    let data = node.data.to_str().unwrap();
+    cli(
+        node,
+        &[
+            "agent",
+            "register",
+            "--data-dir",
+            data,
+            "--org",
+            org,
+            "--role",
+            role,
+            "--name",
+            "Staff",
+            "--licence",
+            "L-1",
+            "--key",
+            key.to_str().unwrap(),
+        ],
+    )
+    .expect_ok();
+}
+
+pub fn seed(node: &NodeProc, dir: &Path) -> World {
+    let hospital = create_org(node, "St Mary's Hospital", "hospital");
+    let insurer_org = create_org(node, "Acme Insurance", "insurer");
     let key = |name: &str| -> (PathBuf, Value) {
         let p = dir.join(name);
         let r = cli(node, &["keys", "new", p.to_str().unwrap()]).expect_ok();
@@ -251,31 +282,8 @@ pub fn seed(node: &NodeProc, dir: &Path) -> World {
     let (doctor, dinfo) = key("doctor.key");
     let (insurer, _) = key("insurer.key");
     let (patient, pinfo) = key("patient.key");
-    for (k, o, role) in [
-        (&doctor, &hospital, "doctor"),
-        (&insurer, &insurer_org, "insurer-officer"),
-    ] {
-        cli(
-            node,
-            &[
-                "agent",
-                "register",
-                "--data-dir",
-                data,
-                "--org",
-                o,
-                "--role",
-                role,
-                "--name",
-                "Staff",
-                "--licence",
-                "L-1",
-                "--key",
-                k.to_str().unwrap(),
-            ],
-        )
-        .expect_ok();
-    }
+    register_agent(node, &hospital, "doctor", &doctor);
+    register_agent(node, &insurer_org, "insurer-officer", &insurer);
     cli(
         node,
         &["patient", "register", "--key", patient.to_str().unwrap()],
