@@ -385,6 +385,10 @@ pub fn sample_audit_entries() -> Vec<AuditEntry> {
             record: record_id(),
             validator: signing_key(VALIDATOR).public(),
         },
+        AuditEvent::Counted {
+            requester: agent_id(),
+            purpose: Purpose::PublicHealth,
+        },
     ];
     events
         .into_iter()

@@ -146,6 +146,9 @@ pub fn audit(e: &AuditEntry) -> Value {
         AuditEvent::EraseReceipt { record, validator } => {
             json!({"kind": "erase_receipt", "record": record.to_string(), "validator": validator.to_string()})
         }
+        AuditEvent::Counted { requester, purpose } => {
+            json!({"kind": "counted", "requester": requester.to_string(), "purpose": purpose.as_str()})
+        }
     };
     json!({"at": e.at.0, "height": e.height.0, "tx": e.tx.to_string(), "event": event})
 }

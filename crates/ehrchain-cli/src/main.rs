@@ -1304,6 +1304,11 @@ fn audit_prose(out: &Value) -> String {
                 s(&ev["validator"]),
                 s(&ev["record"])
             ),
+            "counted" => format!(
+                "counted in population statistics by {} for {} (noisy counts; your conditions, age band and region)",
+                s(&ev["requester"]),
+                s(&ev["purpose"])
+            ),
             other => format!("{other} {ev}"),
         };
         lines.push(format!(

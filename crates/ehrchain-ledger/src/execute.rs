@@ -177,7 +177,7 @@ fn apply_tx<S: StateRead + ?Sized>(
             at.write(ov, &patient, AuditEvent::EraseRequest { record: *record });
             Ok(Outcome::Applied)
         }
-        TxBody::ReleaseAggregate(q) => crate::aggregate::apply(ov, signer, q),
+        TxBody::ReleaseAggregate(q) => crate::aggregate::apply(ov, &at, signer, q),
         TxBody::EraseReceipt { record } => {
             if !ov.is_validator(signer)? {
                 return reject(RejectReason::UnknownSigner);
@@ -208,17 +208,17 @@ fn apply_tx<S: StateRead + ?Sized>(
 
 /// Where an audit entry goes: block time, height, the transaction's index and id.
 #[derive(Clone, Copy)]
-struct Audit {
-    at: Timestamp,
+pub(crate) struct Audit {
+    pub(crate) at: Timestamp,
     height: Height,
     index: u32,
-    tx: ehrchain_types::TxId,
+    pub(crate) tx: ehrchain_types::TxId,
     /// The position within a batch transaction, which writes one entry per item.
     item: Option<u32>,
 }
 
 impl Audit {
-    fn write<S: StateRead + ?Sized>(
+    pub(crate) fn write<S: StateRead + ?Sized>(
         &self,
         ov: &mut Overlay<'_, S>,
         patient: &PatientId,

@@ -17,6 +17,7 @@ pub const TX: u8 = b'T';
 pub const AUDIT: u8 = b'L';
 pub const ERASE_RECEIPT: u8 = b'E';
 pub const PRIVACY_SPENT: u8 = b'S';
+pub const RELEASE_COHORT: u8 = b'Q';
 
 fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + parts.iter().map(|p| p.len()).sum::<usize>());
@@ -95,6 +96,11 @@ pub fn erase_receipts(r: &RecordId) -> Vec<u8> {
 /// The privacy budget an agent has spent on population counts.
 pub fn privacy_spent(a: &AgentId) -> Vec<u8> {
     key(PRIVACY_SPENT, &[a.as_bytes()])
+}
+
+/// The patients a release of population counts may count, as the ledger fixed them.
+pub fn release_cohort(tx: &TxId) -> Vec<u8> {
+    key(RELEASE_COHORT, &[tx.as_bytes()])
 }
 
 /// The last 16 bytes of an index key: the id it points at.

@@ -12,7 +12,7 @@ pub mod merkle;
 pub mod proof;
 pub mod state;
 
-pub use aggregate::{aggregate_sources, privacy_spent};
+pub use aggregate::{aggregate_sources, cohort, privacy_spent, release_cohort};
 pub use execute::{
     decide_read, execute, genesis_state, receipts_root, resolve_reader, state_root, BlockContext,
     Execution, ResolvedReader,

@@ -737,14 +737,16 @@ fn population_counts_use_organisation_grants_and_a_budget() {
         let body = TxBody::AnchorRecord(anchor(pid, n, category));
         assert_eq!(w.chain.one(p.signing(), body), Outcome::Applied);
     }
+    let researcher_state = |w: &World| {
+        w.chain
+            .state
+            .agent(&AgentId::of(&researcher.public().sign))
+            .unwrap()
+            .unwrap()
+    };
     let sources = |w: &World, purpose| {
-        ehrchain_ledger::aggregate_sources(
-            &w.chain.state,
-            &researcher.public().sign,
-            purpose,
-            w.chain.time,
-        )
-        .unwrap()
+        let agent = researcher_state(w);
+        ehrchain_ledger::cohort(&w.chain.state, &agent, purpose, w.chain.time).unwrap()
     };
     assert!(sources(&w, Purpose::Research).is_empty());
 
@@ -766,11 +768,12 @@ fn population_counts_use_organisation_grants_and_a_budget() {
         now,
     );
     assert_eq!(w.chain.one(p.signing(), g), Outcome::Applied);
-    let got = sources(&w, Purpose::Research);
-    assert_eq!(got.len(), 1);
-    assert_eq!(got[0].0, pid);
-    let records: Vec<RecordId> = got[0].1.iter().map(|t| t.record()).collect();
-    assert_eq!(records, vec![RecordId::from_bytes([1; 16])]);
+    assert_eq!(
+        sources(&w, Purpose::Research)
+            .into_iter()
+            .collect::<Vec<_>>(),
+        vec![pid]
+    );
     assert!(sources(&w, Purpose::PublicHealth).is_empty());
 
     // Who may release, and how much: researchers and public-health officers, for research or
@@ -811,10 +814,44 @@ fn population_counts_use_organisation_grants_and_a_budget() {
     };
     assert_eq!(spent(&w), 0, "refused releases cost nothing");
     for i in 1..=5u64 {
-        let body = release(Purpose::Research, 1000);
-        assert_eq!(w.chain.one(researcher.signing(), body), Outcome::Applied);
+        let tx = w
+            .chain
+            .tx(researcher.signing(), release(Purpose::Research, 1000));
+        let id = tx.tx.id();
+        assert_eq!(w.chain.block(1000, vec![tx]), vec![Outcome::Applied]);
         assert_eq!(spent(&w), i * 1000);
+        // The ledger fixed the cohort, and the release's sources are the patient's Condition
+        // record only, through the consent decision.
+        assert_eq!(
+            ehrchain_ledger::release_cohort(&w.chain.state, &id).unwrap(),
+            vec![pid]
+        );
+        let got = ehrchain_ledger::aggregate_sources(
+            &w.chain.state,
+            &id,
+            &researcher.public().sign,
+            Purpose::Research,
+            w.chain.time,
+        )
+        .unwrap();
+        let records: Vec<RecordId> = got[0].1.iter().map(|t| t.record()).collect();
+        assert_eq!(records, vec![RecordId::from_bytes([1; 16])]);
     }
+    // The patient's audit trail says who counted them, each time, and for what.
+    let counted: Vec<AuditEvent> = w
+        .chain
+        .state
+        .audit_of(&pid)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event)
+        .filter(|e| matches!(e, AuditEvent::Counted { .. }))
+        .collect();
+    let by_researcher = AuditEvent::Counted {
+        requester: AgentId::of(&researcher.public().sign),
+        purpose: Purpose::Research,
+    };
+    assert_eq!(counted, vec![by_researcher; 5]);
     assert_eq!(
         w.chain
             .one(researcher.signing(), release(Purpose::Research, 1)),

@@ -92,8 +92,13 @@ impl Node {
         let org_key = self
             .org_decryption_key(&org.id)
             .ok_or(AggregateError::NotHosted)?;
-        let sources =
-            ehrchain_ledger::aggregate_sources(&snapshot, &signer, query.purpose, committed.time)?;
+        let sources = ehrchain_ledger::aggregate_sources(
+            &snapshot,
+            &committed.tx,
+            &signer,
+            query.purpose,
+            committed.time,
+        )?;
         let mut patients = Vec::with_capacity(sources.len());
         for (patient, tokens) in sources {
             let mut facts = PatientFacts::default();

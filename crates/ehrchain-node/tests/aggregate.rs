@@ -72,7 +72,7 @@ async fn world() -> World {
 /// A patient with one Condition record of `code`, a persona born `birth` in `state`, and, if
 /// `grants`, a public-health grant of `Condition` to the agency (made before the record, so the
 /// record's key is sealed to the agency too).
-async fn patient(w: &World, code: &str, birth: &str, state: &str, grants: bool) {
+async fn patient(w: &World, code: &str, birth: &str, state: &str, grants: bool) -> PatientId {
     let me = Identity::generate(&mut OsRng);
     let pid = PatientId::of(&me.public().sign);
     let registered = TxBody::RegisterPatient {
@@ -151,6 +151,7 @@ async fn patient(w: &World, code: &str, birth: &str, state: &str, grants: bool) 
     w.node
         .put_persona(&w.doctor.public().sign, &pid, &persona)
         .unwrap();
+    pid
 }
 
 fn query(condition: Option<&str>, group_by: GroupBy) -> TxBody {
@@ -177,9 +178,10 @@ async fn counts_cover_only_granting_patients_with_noise_suppression_and_a_budget
     let w = world().await;
     // 20 patients with diabetes grant public health; 20 more do not; one granting patient
     // has a rare condition and a rare region.
+    let (mut granting, mut not_granting) = (Vec::new(), Vec::new());
     for _ in 0..20 {
-        patient(&w, DIABETES, "1950-03-01", "Massachusetts", true).await;
-        patient(&w, DIABETES, "1990-03-01", "Massachusetts", false).await;
+        granting.push(patient(&w, DIABETES, "1950-03-01", "Massachusetts", true).await);
+        not_granting.push(patient(&w, DIABETES, "1990-03-01", "Massachusetts", false).await);
     }
     patient(&w, RARE, "2015-03-01", "Vermont", true).await;
 
@@ -267,4 +269,15 @@ async fn counts_cover_only_granting_patients_with_noise_suppression_and_a_budget
     let fifth_tx = fifth.committed.tx;
     use ehrchain_ledger::StateView;
     assert!(snapshot.tx_location(&fifth_tx).unwrap().is_some());
+    // Each counted patient's audit trail lists the five releases; the others', none.
+    let counted = |p: &PatientId| {
+        snapshot
+            .audit_of(p)
+            .unwrap()
+            .into_iter()
+            .filter(|e| matches!(e.event, AuditEvent::Counted { .. }))
+            .count()
+    };
+    assert!(granting.iter().all(|p| counted(p) == 5));
+    assert!(not_granting.iter().all(|p| counted(p) == 0));
 }

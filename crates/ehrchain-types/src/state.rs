@@ -114,6 +114,12 @@ pub enum AuditEvent {
         record: RecordId,
         validator: PublicKey,
     },
+    /// The patient was in the cohort of a release of population counts: their grant let the
+    /// requester's organisation count them (their Condition records, age band and region).
+    Counted {
+        requester: AgentId,
+        purpose: Purpose,
+    },
 }
 
 /// One entry of a patient's audit trail, with where it sits on the ledger.
@@ -297,6 +303,11 @@ impl Canonical for AuditEntry {
                 enc.value(record);
                 enc.value(validator);
             }
+            AuditEvent::Counted { requester, purpose } => {
+                enc.u8(8);
+                enc.value(requester);
+                enc.value(purpose);
+            }
         }
     }
     fn decode(dec: &mut Decoder<'_>) -> Result<Self, DecodeError> {
@@ -331,6 +342,10 @@ impl Canonical for AuditEntry {
             7 => AuditEvent::EraseReceipt {
                 record: dec.value()?,
                 validator: dec.value()?,
+            },
+            8 => AuditEvent::Counted {
+                requester: dec.value()?,
+                purpose: dec.value()?,
             },
             tag => {
                 return Err(DecodeError::UnknownTag {

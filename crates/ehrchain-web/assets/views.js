@@ -505,6 +505,10 @@ async function historySection(s, entries) {
     } else if (ev.kind === 'erase_receipt') {
       who = `validator ${short(ev.validator)}`;
       what = `erased ${short(ev.record)}`;
+    } else if (ev.kind === 'counted') {
+      who = await agentName(ev.requester);
+      what = 'counted you in population statistics (noisy totals only: your conditions, age band and region)';
+      why = ev.purpose;
     }
     rows.push(h('tr', { class: cls, 'data-kind': ev.kind, 'data-record': ev.record || '' },
       h('td', {}, when(e.at)), h('td', {}, who), h('td', {}, what), h('td', {}, why), h('td', {}, basis), h('td', {}, h('a', { href: `#/ledger?tx=${e.tx}`, title: `verify transaction ${e.tx}`, 'data-tx': e.tx }, `#${e.height}`))));
