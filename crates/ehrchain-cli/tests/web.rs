@@ -21,9 +21,9 @@ use ehrchain_crypto::{
     envelope, sha256, Cid, DataKey, Decryptor, Encryptor, Envelope, Identity, SecretBytes,
 };
 use ehrchain_types::{
-    AgentId, AnchorRecord, BreakGlass, Canonical, Category, CategoryPattern, Grant, GrantId,
-    Grantee, Mode, OrgId, PatientId, Purpose, RecordId, Role, Scope, SignedTx, Timestamp, Tx,
-    TxBody,
+    AgentId, AggregateQuery, AnchorRecord, BreakGlass, Canonical, Category, CategoryPattern, Grant,
+    GrantId, Grantee, GroupBy, Mode, OrgId, PatientId, Purpose, RecordId, Role, Scope, SignedTx,
+    Timestamp, Tx, TxBody,
 };
 use rand::rngs::OsRng;
 use serde_json::{json, Value};
@@ -229,6 +229,28 @@ fn tx_cases(id: &Identity) -> Vec<(u64, TxBody, Value)> {
             15,
             TxBody::RevokeAgent { agent },
             json!({"kind": "revoke-agent", "agent": agent.to_string()}),
+        ),
+        (
+            16,
+            TxBody::ReleaseAggregate(AggregateQuery {
+                purpose: Purpose::PublicHealth,
+                condition: Some("44054006".into()),
+                group_by: GroupBy::Region(vec!["Massachusetts".into(), "Kerala".into()]),
+                epsilon_milli: 500,
+            }),
+            json!({"kind": "release-aggregate", "purpose": "public-health", "condition": "44054006",
+                   "groupBy": "region", "cells": ["Massachusetts", "Kerala"], "epsilonMilli": 500}),
+        ),
+        (
+            17,
+            TxBody::ReleaseAggregate(AggregateQuery {
+                purpose: Purpose::Research,
+                condition: None,
+                group_by: GroupBy::AgeBand,
+                epsilon_milli: 1000,
+            }),
+            json!({"kind": "release-aggregate", "purpose": "research", "condition": null,
+                   "groupBy": "age-band", "cells": [], "epsilonMilli": 1000}),
         ),
     ]
 }
@@ -473,6 +495,7 @@ fn browser_patient_grants_doctor_reads_revokes_refused() {
         "doctor opened the record",
         "insurer sees and opens only the record its payment grant covers",
         "public-health officer sees and opens only what the organisation grant covers",
+        "released a population count",
         "doctor refused after revocation",
         "read under it",
         "break-glass alert first",

@@ -25,6 +25,8 @@ const NEXT = {
   overloaded: 'The node is busy. Wait a few seconds and try again.',
   not_authorised: 'The ledger refused: adding records for a patient needs their grant to add records of this kind, or a declared break-glass. Ask the patient.',
   no_envelope: 'The record key has not been shared with you yet. Ask the patient to grant again.',
+  privacy_budget_exhausted: 'Your privacy budget for population counts is used up; no further counts can be released to you.',
+  bad_epsilon: 'Choose a privacy loss (epsilon) above 0 and at most 1.',
 };
 
 export function explain(err) {
@@ -76,6 +78,14 @@ export async function post(path, body, identity) {
 // Submits signed transaction bytes and waits for the receipt; a ledger rejection throws.
 export async function submit(signedTx) {
   const resp = await check(await fetch('/v1/tx', {
+    method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: signedTx,
+  }));
+  return resp.json();
+}
+
+// Sends a signed release of population counts; answers the noisy cells (never true counts).
+export async function aggregate(signedTx) {
+  const resp = await check(await fetch('/v1/aggregates', {
     method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: signedTx,
   }));
   return resp.json();

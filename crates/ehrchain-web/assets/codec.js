@@ -77,7 +77,11 @@ const KINDS = {
   'break-glass': 8,
   access: 9,
   'erase-request': 10,
+  'release-aggregate': 13,
 };
+
+// A population count's breakdown: its tag, and whether it names cells.
+const GROUP_BY = { total: [1, false], 'age-band': [2, false], region: [3, true], condition: [4, true] };
 
 // The canonical bytes of an unsigned transaction {signer (32 bytes), nonce (BigInt), body}.
 export function encodeTx(tx) {
@@ -141,6 +145,16 @@ export function encodeTx(tx) {
     case 'erase-request':
       e.fixed(idBytes(b.record, 'rec_'));
       break;
+    case 'release-aggregate': {
+      e.u8(tag(PURPOSES, b.purpose, 'purpose'));
+      e.option(b.condition || null, (c) => e.str(c));
+      const [t, named] = GROUP_BY[b.groupBy] || [];
+      if (!t) throw new Error(`unknown breakdown ${b.groupBy}`);
+      e.u8(t);
+      if (named) e.seq(b.cells, (c) => e.str(c));
+      e.u32(b.epsilonMilli);
+      break;
+    }
   }
   return e.finish();
 }

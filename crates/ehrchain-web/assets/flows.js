@@ -150,4 +150,10 @@ export async function revokeAgent(s, agent) {
   return api.submit(await signTx(s.identity, { kind: 'revoke-agent', agent }));
 }
 
+// A public-health officer or researcher releases population counts: the request is committed
+// and charged to their privacy budget before the node computes noisy, suppressed cells.
+export async function populationCounts(s, spec) {
+  return api.aggregate(await signTx(s.identity, { kind: 'release-aggregate', ...spec }));
+}
+
 export { actorId };

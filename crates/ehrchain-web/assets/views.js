@@ -581,8 +581,42 @@ export async function staffDashboard() {
     field('Open a patient by pseudonym', byId), h('button', { type: 'submit' }, 'Open')));
   root.append(sec);
   if (CLINICAL.includes(s.role)) root.append(breakGlassForm(s, showPatient));
+  if (s.role === 'public-health-officer' || s.role === 'researcher') root.append(populationForm(s, purpose));
   root.append(detail);
   return root;
+}
+
+// Population counts: noisy totals over the patients who granted this purpose to the
+// organisation. The page says what the numbers are and what each request costs.
+function populationForm(s, purpose) {
+  const condition = h('input', { name: 'condition', inputmode: 'numeric', placeholder: 'e.g. 44054006 (diabetes), optional' });
+  const by = h('select', { name: 'by' }, [['total', 'Total'], ['age-band', 'Age band'], ['region', 'Region (list them)'], ['condition', 'Condition codes (list them)']].map(([v, l]) => h('option', { value: v }, l)));
+  const cells = h('input', { name: 'cells', placeholder: 'Massachusetts, Ohio  or  44054006, 38341003' });
+  const epsilon = h('select', { name: 'epsilon' }, [[1000, '1.0 (less noise)'], [500, '0.5'], [200, '0.2'], [100, '0.1 (more noise)']].map(([v, l]) => h('option', { value: v }, l)));
+  epsilon.value = '500';
+  const st = status();
+  const out = h('div', { id: 'population-result' });
+  const form = h('form', { class: 'panel', id: 'population-form' },
+    h('h2', {}, 'Population counts'),
+    h('p', {}, `Counts only patients who let your organisation use their conditions for ${purpose}. Every number has random noise added, small numbers are hidden, each request is recorded on the ledger and shown to the patients counted, and each one spends part of your privacy budget.`),
+    field('Condition (SNOMED CT code)', condition), field('Break down by', by), field('Cells', cells, 'Only for regions or condition codes: the cells are named by you, never by the data.'),
+    field('Privacy loss (epsilon)', epsilon), h('button', { type: 'submit', class: 'primary' }, 'Release counts'), st, out);
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const named = by.value === 'region' || by.value === 'condition';
+    const list = cells.value.split(',').map((c) => c.trim()).filter(Boolean);
+    if (named && !list.length) return showError(st, new Error('Name the cells: the regions or condition codes to count.'));
+    try {
+      const r = await flows.populationCounts(s, {
+        purpose, condition: condition.value.trim() || null, groupBy: by.value, cells: named ? list : [], epsilonMilli: Number(epsilon.value),
+      });
+      const rows = r.cells.map((c) => h('tr', { 'data-cell': c.label }, h('td', {}, c.label),
+        h('td', {}, c.suppressed ? `fewer than ${r.noise.suppress_below} (hidden)` : String(c.count))));
+      out.replaceChildren(h('table', {}, h('thead', {}, h('tr', {}, ['Cell', 'Patients (noisy)'].map((c) => h('th', { scope: 'col' }, c)))), h('tbody', {}, rows)));
+      showOk(st, `Released at block ${r.height}. Noise scale ${r.noise.scale}; privacy budget used ${r.budget.spent_epsilon} of ${r.budget.total_epsilon}.`);
+    } catch (err) { out.replaceChildren(); showError(st, err); }
+  });
+  return form;
 }
 
 async function approvals(s) {

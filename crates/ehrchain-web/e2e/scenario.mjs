@@ -274,6 +274,18 @@ try {
   await expectText(health, '#patient-detail .viewer pre', 'Clinical note');
   step('public-health officer sees and opens only what the organisation grant covers');
 
+  // Population counts: the officer releases a total. The patient's grant covers notes, not
+  // conditions, so nobody is counted and the cell is hidden (noise of scale 1 would have to
+  // reach 9.5 to show it: e^-9.5 / 2).
+  await health.selectOption('#population-form select[name=by]', 'total');
+  await health.selectOption('#population-form select[name=epsilon]', '1000');
+  await health.click('#population-form button[type=submit]');
+  await expectText(health, '#population-form .status', 'privacy budget used 1 of 5');
+  await expectText(health, '#population-result tr[data-cell=all]', 'hidden');
+  step('public-health officer released a population count: noisy, the small cell hidden, the budget shown');
+  // The form alone: the page above it holds the opened clinical note.
+  if (shots) await health.locator('#population-form').screenshot({ path: `${shots}/public-health-counts.png` });
+
   // The patient revokes; the doctor's next open is refused.
   await patient.goto(`${url}/#/`);
   await patient.goto(`${url}/#/patient`);
