@@ -2,7 +2,8 @@
 //! four `ehrchain run --consortium` processes form it over TCP, and writes sent to any node
 //! commit on all. One node is killed with SIGKILL under load, the rest keep committing, and
 //! the killed node restarts, catches up from its peers and ends with the same chain; no
-//! committed transaction is lost and a light client verifies every certificate.
+//! committed transaction is lost and a light client verifies every certificate. An erasure
+//! asked at one node gets a receipt from every validator.
 
 mod common;
 
@@ -198,4 +199,74 @@ fn four_processes_commit_together_survive_kill_9_and_catch_up() {
     );
     let proof = cli(&nodes[1], &["verify", "proof", "--tx", &committed[0]]);
     assert!(proof.ok, "{}", proof.stderr);
+
+    // An erasure asked at one node: every validator deletes what it holds of the record and
+    // signs its own receipt, which every node shows.
+    let key = tmp.path().join("patient.key");
+    let pid = cli(&nodes[1], &["keys", "new", s(&key)]).expect_ok().json()["patient_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    cli(&nodes[1], &["patient", "register", "--key", s(&key)]).expect_ok();
+    let lab = tmp.path().join("lab.json");
+    std::fs::write(&lab, br#"{"resourceType":"Observation","status":"final"}"#).unwrap();
+    let put = cli(
+        &nodes[1],
+        &[
+            "record",
+            "put",
+            "--as",
+            s(&key),
+            "--patient",
+            &pid,
+            "--category",
+            "Observation/laboratory",
+            s(&lab),
+        ],
+    )
+    .expect_ok()
+    .json();
+    let record = put["record"].as_str().unwrap().to_owned();
+    let erased = cli(
+        &nodes[2],
+        &["erase", "--as", s(&key), "--record", &record, "--wait"],
+    )
+    .expect_ok()
+    .json();
+    let mut signers: Vec<String> = erased["erase_receipts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap().to_owned())
+        .collect();
+    signers.sort();
+    let members: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("consortium.json")).unwrap()).unwrap();
+    let mut validators: Vec<String> = members["validators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["key"].as_str().unwrap().to_owned())
+        .collect();
+    validators.sort();
+    assert_eq!(
+        signers, validators,
+        "one receipt from every validator: {erased}"
+    );
+    // The node that stored the ciphertext refuses to read it.
+    let back = tmp.path().join("back.json");
+    let read = cli(
+        &nodes[1],
+        &[
+            "record",
+            "get",
+            "--as",
+            s(&key),
+            "--record",
+            &record,
+            "--out",
+            s(&back),
+        ],
+    );
+    assert!(!read.ok);
 }
