@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use ehrchain_node::{AggregateError, EnvelopeError, NodeError, ReadError, SubmitError};
+use ehrchain_node::{
+    AggregateError, EnvelopeError, NodeError, ReadError, ReplicaError, SubmitError,
+};
 use ehrchain_types::{DenyReason, TxError};
 use serde_json::json;
 
@@ -127,6 +129,20 @@ impl From<AggregateError> for ApiError {
             }
             AggregateError::Rejected(r) => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, r.code(), e.to_string())
+            }
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl From<ReplicaError> for ApiError {
+    fn from(e: ReplicaError) -> Self {
+        match e {
+            ReplicaError::NotAllowed => {
+                Self::forbidden("only validators may replicate, and only live records")
+            }
+            ReplicaError::NotHeld => {
+                Self::not_found("this node holds no good copy of that ciphertext")
             }
             other => Self::internal(other),
         }

@@ -127,6 +127,11 @@ pub fn app(state: AppState) -> Router {
             post(release_aggregate)
                 .layer(DefaultBodyLimit::max(ehrchain_types::limits::MAX_TX_BYTES)),
         )
+        .route(
+            "/v1/replica/records/{id}/ciphertext",
+            get(replica_ciphertext),
+        )
+        .route("/v1/replica/records/{id}/envelopes", get(replica_envelopes))
         .route("/v1/patients/{id}", get(patient))
         .route("/v1/patients/{id}/records", get(patient_records))
         .route("/v1/patients/{id}/grants", get(patient_grants))
@@ -517,6 +522,41 @@ async fn release_aggregate(
     let tx = SignedTx::decode_submitted(&body)?;
     let r = s.node.aggregate(tx).await?;
     Ok(Json(dto::aggregate(&r)))
+}
+
+/// A record's ciphertext, for another validator of the consortium (signed by its key).
+async fn replica_ciphertext(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Signer(who): Signer,
+) -> Result<Response, ApiError> {
+    let record: RecordId = parse(&id, "record id")?;
+    let stream = s
+        .node
+        .replica_ciphertext(&who, &record)
+        .await?
+        .map_err(std::io::Error::other);
+    let mut resp = Response::new(Body::from_stream(stream));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    Ok(resp)
+}
+
+/// A record's sealed key envelopes, for another validator of the consortium.
+async fn replica_envelopes(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Signer(who): Signer,
+) -> Result<Json<Value>, ApiError> {
+    let record: RecordId = parse(&id, "record id")?;
+    let entries = s.node.replica_envelopes(&who, &record)?;
+    let out: Vec<Value> = entries
+        .iter()
+        .map(|e| json!({"recipient": e.recipient.to_string(), "sealed": B64.encode(&e.sealed)}))
+        .collect();
+    Ok(Json(json!({"envelopes": out})))
 }
 
 #[derive(Deserialize)]

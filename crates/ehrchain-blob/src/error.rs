@@ -28,6 +28,10 @@ pub enum BlobError {
     #[error("blob {0} is not stored here")]
     NotFound(Cid),
 
+    /// Bytes that should have been the blob `expected` hash to another CID; nothing was kept.
+    #[error("the bytes received hash to {got}, not to {expected}; nothing was stored")]
+    Mismatch { expected: Cid, got: Cid },
+
     /// A backend was asked for an object name it does not accept.
     #[error("invalid blob object name {0:?}")]
     InvalidName(String),

@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use ehrchain_consent::AccessGrant;
+use ehrchain_consent::OpensBlob;
 use ehrchain_crypto::{Cid, CidHasher};
 use futures::{Stream, StreamExt, TryStreamExt};
 
@@ -73,9 +73,38 @@ impl BlobStore {
         data: impl Stream<Item = Result<Bytes, std::io::Error>> + Send,
         max_len: u64,
     ) -> Result<Stored, BlobError> {
+        self.put_checked(data, max_len, None).await
+    }
+
+    /// Stores `data` only if it is the blob `expected` (bytes from a peer): anything else is
+    /// discarded with [`BlobError::Mismatch`] before it is named. Also repairs a damaged copy.
+    pub async fn put_expected(
+        &self,
+        data: impl Stream<Item = Result<Bytes, std::io::Error>> + Send,
+        max_len: u64,
+        expected: &Cid,
+    ) -> Result<Stored, BlobError> {
+        self.put_checked(data, max_len, Some(expected)).await
+    }
+
+    async fn put_checked(
+        &self,
+        data: impl Stream<Item = Result<Bytes, std::io::Error>> + Send,
+        max_len: u64,
+        expected: Option<&Cid>,
+    ) -> Result<Stored, BlobError> {
         let mut data = pin!(data);
         let mut staged = self.backend.begin().await?;
-        match stage(data.as_mut(), staged.as_mut(), max_len).await {
+        let staged_ok = stage(data.as_mut(), staged.as_mut(), max_len)
+            .await
+            .and_then(|stored| match expected {
+                Some(e) if *e != stored.cid => Err(BlobError::Mismatch {
+                    expected: *e,
+                    got: stored.cid,
+                }),
+                _ => Ok(stored),
+            });
+        match staged_ok {
             Ok(stored) => {
                 staged.commit(&stored.cid.to_string()).await?;
                 tracing::debug!(cid = %stored.cid, len = stored.len, "blob stored");
@@ -98,8 +127,8 @@ impl BlobStore {
     /// authenticating segment is withheld and the client cannot mistake it for a complete
     /// record). A blob a scrub already found damaged is refused by the node's quarantine list
     /// before any byte is sent; this check catches damage that appeared since the last scrub.
-    pub async fn open(&self, grant: &AccessGrant) -> Result<BlobStream, BlobError> {
-        let cid = *grant.cid();
+    pub async fn open(&self, grant: &impl OpensBlob) -> Result<BlobStream, BlobError> {
+        let cid = *grant.blob_cid();
         match self.backend.read(&cid.to_string()).await? {
             Some(object) => Ok(BlobStream::new(cid, object)),
             None => Err(BlobError::NotFound(cid)),

@@ -99,6 +99,19 @@ pub fn create(dir: &Path, n: usize, base_port: u16, chain: &str) -> Result<Value
     }))
 }
 
+/// The name and API base URL of every other validator, for replication.
+pub fn peer_apis(path: &Path, me: &PublicKey) -> Result<Vec<(String, String)>> {
+    let c: Consortium = serde_json::from_slice(
+        &std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+    )
+    .with_context(|| format!("{} is not a consortium file", path.display()))?;
+    Ok(c.validators
+        .iter()
+        .filter(|m| m.key.parse::<PublicKey>().ok().as_ref() != Some(me))
+        .map(|m| (m.name.clone(), format!("http://{}", m.api)))
+        .collect())
+}
+
 /// This validator's p2p address and every validator's key and address.
 pub fn peers_of(path: &Path, me: &PublicKey) -> Result<(SocketAddr, Vec<(PublicKey, SocketAddr)>)> {
     let c: Consortium = serde_json::from_slice(

@@ -9,5 +9,6 @@ pub mod fhir;
 pub mod gateway;
 pub mod keys;
 pub mod records;
+pub mod replicator;
 pub mod serve;
 pub mod txs;

@@ -608,7 +608,18 @@ fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Run(a) => {
             let config = node_config(&a)?;
-            runtime()?.block_on(serve::run(config, a.listen))
+            let replication = match &a.consortium {
+                Some(path) => {
+                    let id = validator_key(&a.data_dir)?;
+                    let peers = consortium::peer_apis(path, &id.public().sign)?;
+                    Some(ehrchain_cli::replicator::Replication {
+                        validator: id.signing().clone(),
+                        peers,
+                    })
+                }
+                None => None,
+            };
+            runtime()?.block_on(serve::run(config, a.listen, replication))
         }
         Command::Init(a) => {
             let config = node_config(&a)?;

@@ -29,9 +29,17 @@ pub fn node_passphrase(data_dir: &Path) -> Result<Vec<u8>> {
     Ok(p)
 }
 
-/// Opens the node and serves the API until shutdown. Prints the address once listening.
-pub async fn run(config: NodeConfig, listen: SocketAddr) -> Result<()> {
+/// Opens the node and serves the API until shutdown. Prints the address once listening. A
+/// consortium node also runs the replicator, which fetches what it lacks from its peers.
+pub async fn run(
+    config: NodeConfig,
+    listen: SocketAddr,
+    replication: Option<crate::replicator::Replication>,
+) -> Result<()> {
     let node = Node::open(config).await.context("opening the node")?;
+    if let Some(r) = replication {
+        tokio::spawn(crate::replicator::run(node.clone(), r));
+    }
     serve(node, listen).await
 }
 

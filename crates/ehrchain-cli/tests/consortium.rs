@@ -2,8 +2,10 @@
 //! four `ehrchain run --consortium` processes form it over TCP, and writes sent to any node
 //! commit on all. One node is killed with SIGKILL under load, the rest keep committing, and
 //! the killed node restarts, catches up from its peers and ends with the same chain; no
-//! committed transaction is lost and a light client verifies every certificate. An erasure
-//! asked at one node gets a receipt from every validator.
+//! committed transaction is lost and a light client verifies every certificate. A record put
+//! through one node is replicated to the others; a byte flipped in one replica is detected,
+//! and the node restores it from a peer. An erasure asked at one node gets a receipt from
+//! every validator.
 
 mod common;
 
@@ -67,9 +69,15 @@ fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// Starts node `i` on the API address the consortium file gives it, where its peers'
+/// replicators look for it.
 fn start_node(dir: &Path, i: usize) -> NodeProc {
-    NodeProc::start_with(
+    let members: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("consortium.json")).unwrap()).unwrap();
+    let api = members["validators"][i]["api"].as_str().unwrap().to_owned();
+    NodeProc::start_on(
         &dir.join(format!("node-{i}")),
+        &api,
         &[
             "--consortium",
             dir.join("consortium.json").to_str().unwrap(),
@@ -227,6 +235,70 @@ fn four_processes_commit_together_survive_kill_9_and_catch_up() {
     .expect_ok()
     .json();
     let record = put["record"].as_str().unwrap().to_owned();
+    let cid = put["cid"].as_str().unwrap().to_owned();
+
+    // Replication: the ciphertext and the patient's envelope reach every node, so the patient
+    // reads the record through node 3, which never received the upload.
+    let back = tmp.path().join("back.json");
+    let read_at = |i: usize| {
+        cli(
+            &nodes[i],
+            &[
+                "record",
+                "get",
+                "--as",
+                s(&key),
+                "--record",
+                &record,
+                "--out",
+                s(&back),
+            ],
+        )
+    };
+    wait_until("node 3 to hold a replica", Duration::from_secs(30), || {
+        read_at(3).ok
+    });
+    assert_eq!(std::fs::read(&back).unwrap(), std::fs::read(&lab).unwrap());
+
+    // Tampering with node 3's copy: its integrity check quarantines it, and the node restores
+    // it from a peer, verified against the CID on the ledger, with an alert naming the peer.
+    let node3 = dir.join("node-3");
+    let blob = walk(&node3.join("blobs"))
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains(&cid))
+        .expect("node 3's replica of the ciphertext");
+    let mut bytes = std::fs::read(&blob).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&blob, bytes).unwrap();
+    let check = cli(&nodes[3], &["verify", "blobs", "--data-dir", s(&node3)]);
+    assert!(!check.ok, "the flipped byte was not detected");
+    wait_until(
+        "node 3 to restore the blob",
+        Duration::from_secs(30),
+        || {
+            nodes[3].get("/v1/alerts")["alerts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a["kind"] == "blob_restored" && a["cid"] == cid.as_str())
+        },
+    );
+    let alerts = nodes[3].get("/v1/alerts");
+    let restored = alerts["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["kind"] == "blob_restored")
+        .unwrap();
+    assert!(
+        restored["peer"].as_str().unwrap().starts_with("node-"),
+        "{restored}"
+    );
+    std::fs::remove_file(&back).unwrap();
+    assert!(read_at(3).ok, "node 3 serves the restored record");
+    assert_eq!(std::fs::read(&back).unwrap(), std::fs::read(&lab).unwrap());
+
     let erased = cli(
         &nodes[2],
         &["erase", "--as", s(&key), "--record", &record, "--wait"],
@@ -253,20 +325,7 @@ fn four_processes_commit_together_survive_kill_9_and_catch_up() {
         signers, validators,
         "one receipt from every validator: {erased}"
     );
-    // The node that stored the ciphertext refuses to read it.
-    let back = tmp.path().join("back.json");
-    let read = cli(
-        &nodes[1],
-        &[
-            "record",
-            "get",
-            "--as",
-            s(&key),
-            "--record",
-            &record,
-            "--out",
-            s(&back),
-        ],
-    );
-    assert!(!read.ok);
+    // Neither the node that took the upload nor a replica serves it any more.
+    assert!(!read_at(1).ok);
+    assert!(!read_at(3).ok);
 }

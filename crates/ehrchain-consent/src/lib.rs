@@ -10,4 +10,4 @@ mod decision;
 mod token;
 
 pub use decision::{decide, decide_append, Facts, Reader, Request};
-pub use token::{AccessGrant, Decision};
+pub use token::{replicate, AccessGrant, Decision, OpensBlob, ReplicaGrant};

@@ -94,3 +94,92 @@ impl AccessGrant {
         }
     }
 }
+
+/// Proof that a record's ciphertext and its sealed key envelopes (never a key) may go to
+/// another validator of the consortium, which stores them for its own readers. Ciphertext and
+/// envelopes are what every validator is trusted to hold. Only [`replicate`] mints one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaGrant {
+    record: RecordId,
+    cid: Cid,
+}
+
+impl ReplicaGrant {
+    pub fn cid(&self) -> &Cid {
+        &self.cid
+    }
+
+    pub fn record(&self) -> RecordId {
+        self.record
+    }
+}
+
+/// Decides a replication request: a record that exists and is not erased goes to a requester
+/// that is one of the consortium's validators, and to nobody else.
+pub fn replicate(
+    record: Option<&ehrchain_types::RecordState>,
+    requester_is_validator: bool,
+) -> Option<ReplicaGrant> {
+    let r = record.filter(|r| r.erased.is_none())?;
+    requester_is_validator.then_some(ReplicaGrant {
+        record: r.anchor.record,
+        cid: r.anchor.cid,
+    })
+}
+
+/// A token the blob store opens a ciphertext with: the consent decision's [`AccessGrant`] or a
+/// [`ReplicaGrant`]. Sealed: no other crate can implement it, so no path can open a blob
+/// without one of the two decisions.
+pub trait OpensBlob: sealed::Sealed {
+    fn blob_cid(&self) -> &Cid;
+}
+
+impl OpensBlob for AccessGrant {
+    fn blob_cid(&self) -> &Cid {
+        &self.cid
+    }
+}
+
+impl OpensBlob for ReplicaGrant {
+    fn blob_cid(&self) -> &Cid {
+        &self.cid
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::AccessGrant {}
+    impl Sealed for super::ReplicaGrant {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ehrchain_types::{ActorRef, AnchorRecord, Category, Height, RecordState};
+
+    #[test]
+    fn replication_goes_to_validators_only_and_never_for_erased_records() {
+        let mut rec = RecordState {
+            anchor: AnchorRecord {
+                record: RecordId::from_bytes([1; 16]),
+                patient: PatientId::from_bytes([2; 16]),
+                category: Category::new("Observation/laboratory").unwrap(),
+                media_type: "x".into(),
+                size: 1,
+                cid: Cid::of(b"c"),
+                supersedes: None,
+            },
+            author: ActorRef::Patient(PatientId::from_bytes([2; 16])),
+            anchored: Timestamp(1),
+            height: Height(1),
+            superseded_by: None,
+            erased: None,
+        };
+        assert!(replicate(None, true).is_none());
+        assert!(replicate(Some(&rec), false).is_none());
+        let g = replicate(Some(&rec), true).expect("a validator may replicate");
+        assert_eq!((g.record(), *g.cid()), (rec.anchor.record, rec.anchor.cid));
+        rec.erased = Some(Timestamp(2));
+        assert!(replicate(Some(&rec), true).is_none());
+    }
+}

@@ -1,7 +1,7 @@
 //! Tamper detection: at start-up and on every scrub the node re-checks each stored block (decode,
 //! hash link, Merkle roots, certificate) and each live blob (its CID). What fails raises an alert
-//! naming it and is quarantined: a damaged block or blob is never served. Restoring it from
-//! healthy peers comes with the consortium.
+//! naming it and is quarantined: a damaged block or blob is never served. In a consortium a
+//! damaged or missing blob is restored from a peer (`replica.rs`); a damaged block is not yet.
 
 use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::sync::Mutex;
@@ -19,9 +19,29 @@ use crate::node::{now_ms, Node};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum AlertKind {
-    BlockDamaged { height: u64 },
-    BlobDamaged { cid: String, record: String },
-    BlobMissing { cid: String, record: String },
+    BlockDamaged {
+        height: u64,
+    },
+    BlobDamaged {
+        cid: String,
+        record: String,
+    },
+    BlobMissing {
+        cid: String,
+        record: String,
+    },
+    /// A quarantined or missing blob was restored from a peer, verified against its CID.
+    BlobRestored {
+        cid: String,
+        record: String,
+        peer: String,
+    },
+    /// A peer sent bytes that are not the ciphertext it was asked for.
+    PeerSentBadBlob {
+        cid: String,
+        record: String,
+        peer: String,
+    },
 }
 
 /// A tamper or damage alert.
@@ -80,6 +100,20 @@ impl Node {
     pub fn alerts(&self) -> Vec<Alert> {
         let alerts = self.inner.integrity.alerts.lock().expect("alerts lock");
         alerts.iter().cloned().collect()
+    }
+
+    pub(crate) fn raise(&self, kind: AlertKind, message: String) {
+        self.inner.integrity.raise(kind, message);
+    }
+
+    /// Takes `cid` out of quarantine (its blob was repaired); true if it was quarantined.
+    pub(crate) fn release_quarantine(&self, cid: &Cid) -> bool {
+        self.inner
+            .integrity
+            .quarantined
+            .lock()
+            .expect("quarantine")
+            .remove(cid)
     }
 
     pub fn is_quarantined(&self, cid: &Cid) -> bool {

@@ -26,6 +26,7 @@ pub mod mempool;
 pub mod node;
 pub mod persona;
 pub mod producer;
+pub mod replica;
 
 pub use aggregate::{AggregateError, AggregateRelease};
 pub use config::{BlobConfig, NodeConfig};
@@ -34,3 +35,4 @@ pub use flows::{EnvelopeError, EnvelopeUpload, Release};
 pub use integrity::{Alert, AlertKind, IntegrityReport};
 pub use node::{Committed, Node, NodeStats};
 pub use persona::Persona;
+pub use replica::{ReplicaError, ReplicaNeed};

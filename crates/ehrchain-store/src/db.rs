@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use ehrchain_consent::AccessGrant;
+use ehrchain_consent::{AccessGrant, ReplicaGrant};
 use ehrchain_crypto::{EncryptionKey, Hash};
 use ehrchain_ledger::StateChanges;
 use ehrchain_types::{Block, BlockHeader, Canonical, Genesis, PatientId, RecordId};
@@ -263,6 +263,32 @@ impl Store {
         let t = txn.open_table(ENVELOPES)?;
         Ok(t.get(envelope_key(&grant.record(), recipient).as_slice())?
             .map(|v| v.value().to_vec()))
+    }
+
+    /// Every envelope of the record a replication decision covers, for another validator to
+    /// store (sealed envelopes only: no key leaves).
+    pub fn replica_envelopes(
+        &self,
+        grant: &ReplicaGrant,
+    ) -> Result<Vec<EnvelopeEntry>, StoreError> {
+        let record = grant.record();
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(ENVELOPES)?;
+        let mut out = Vec::new();
+        for item in t.range::<&[u8]>(record.as_bytes().as_slice()..)? {
+            let (k, v) = item?;
+            let k = k.value();
+            if !k.starts_with(record.as_bytes()) {
+                break;
+            }
+            let mut key = [0u8; 32];
+            key.copy_from_slice(&k[16..48]);
+            out.push(EnvelopeEntry {
+                recipient: EncryptionKey::from_bytes(&key),
+                sealed: v.value().to_vec(),
+            });
+        }
+        Ok(out)
     }
 
     /// Which recipients hold an envelope for `record` (metadata only; no envelope leaves).

@@ -28,10 +28,15 @@ impl NodeProc {
     }
 
     pub fn start_with(data: &Path, extra: &[&str]) -> NodeProc {
+        Self::start_on(data, "127.0.0.1:0", extra)
+    }
+
+    /// Starts `ehrchain run` listening on `listen` (a consortium member's API address).
+    pub fn start_on(data: &Path, listen: &str, extra: &[&str]) -> NodeProc {
         let mut child = Command::new(BIN)
             .args(["run", "--data-dir"])
             .arg(data)
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", listen])
             .args(extra)
             .env("EHRCHAIN_NODE_PASSPHRASE", NODE_PASS)
             .env("RUST_LOG", "warn")
