@@ -163,17 +163,19 @@ fn four_processes_commit_together_survive_kill_9_and_catch_up() {
     std::thread::sleep(Duration::from_millis(1500));
     nodes[3].kill9();
     let at_kill = log.lock().unwrap().len();
-    std::thread::sleep(Duration::from_secs(4));
+    // Liveness, not speed: views led by the dead validator wait out the leader timeout, so how
+    // many commits fit in a fixed window depends on the machine's load (a 4 s window once saw
+    // only 8 under the full suite).
+    wait_until(
+        "three of four validators to keep committing",
+        Duration::from_secs(60),
+        || log.lock().unwrap().len() > at_kill + 10,
+    );
     stop.store(true, Ordering::Relaxed);
     for w in writers {
         w.join().unwrap();
     }
     let log = log.lock().unwrap().clone();
-    assert!(
-        log.len() > at_kill + 10,
-        "three of four validators keep committing: {at_kill} before the kill, {} after",
-        log.len()
-    );
     committed.extend(log);
 
     // Node 3 restarts on its own data, catches up, and all four agree.
