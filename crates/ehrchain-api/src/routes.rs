@@ -132,6 +132,7 @@ pub fn app(state: AppState) -> Router {
             get(replica_ciphertext),
         )
         .route("/v1/replica/records/{id}/envelopes", get(replica_envelopes))
+        .route("/v1/replica/blocks/{height}", get(replica_block))
         .route("/v1/patients/{id}", get(patient))
         .route("/v1/patients/{id}/records", get(patient_records))
         .route("/v1/patients/{id}/grants", get(patient_grants))
@@ -522,6 +523,21 @@ async fn release_aggregate(
     let tx = SignedTx::decode_submitted(&body)?;
     let r = s.node.aggregate(tx).await?;
     Ok(Json(dto::aggregate(&r)))
+}
+
+/// A block's canonical bytes, for another validator whose copy is damaged.
+async fn replica_block(
+    State(s): State<AppState>,
+    Path(height): Path<u64>,
+    Signer(who): Signer,
+) -> Result<Response, ApiError> {
+    let bytes = s.node.replica_block(&who, height)?;
+    let mut resp = Response::new(Body::from(bytes));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    Ok(resp)
 }
 
 /// A record's ciphertext, for another validator of the consortium (signed by its key).

@@ -1,5 +1,6 @@
 //! The replicator a consortium node runs beside its API: once a second it asks its node what
-//! it lacks (ciphertexts missing or quarantined, envelopes of entitled recipients) and fetches
+//! it lacks (damaged blocks, ciphertexts missing or quarantined, envelopes of entitled
+//! recipients) and fetches
 //! them from the other validators' APIs with requests signed by its validator key. The node
 //! checks every ciphertext against the CID on the ledger before keeping it (`replica.rs`), so a
 //! peer can delay replication but not corrupt it.
@@ -45,6 +46,20 @@ pub async fn run(node: Node, r: Replication) {
 
 /// One pass over what the node lacks.
 pub async fn pass(node: &Node, r: &Replication, http: &reqwest::Client) -> Result<()> {
+    // Damaged blocks first, lowest first: a repair is checked against the block's parent.
+    for height in node.damaged_blocks() {
+        let path = format!("/v1/replica/blocks/{height}");
+        for (name, base) in &r.peers {
+            let Some(resp) = get(http, r, base, &path).await else {
+                continue;
+            };
+            let bytes = resp.bytes().await.context("block answer")?;
+            match node.accept_replica_block(height, name, &bytes) {
+                Ok(()) => break,
+                Err(e) => tracing::debug!(peer = %name, height, error = %e, "block not repaired"),
+            }
+        }
+    }
     for need in node.replication_needs().await? {
         let record = need.record.to_string();
         for (name, base) in &r.peers {

@@ -1,7 +1,7 @@
 //! Tamper detection: at start-up and on every scrub the node re-checks each stored block (decode,
 //! hash link, Merkle roots, certificate) and each live blob (its CID). What fails raises an alert
-//! naming it and is quarantined: a damaged block or blob is never served. In a consortium a
-//! damaged or missing blob is restored from a peer (`replica.rs`); a damaged block is not yet.
+//! naming it and is quarantined: a damaged block or blob is never served. In a consortium both
+//! are restored from a peer (`replica.rs`), after the same checks.
 
 use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::sync::Mutex;
@@ -29,6 +29,12 @@ pub enum AlertKind {
     BlobMissing {
         cid: String,
         record: String,
+    },
+    /// A damaged block was replaced by a peer's copy, checked against its neighbours and its
+    /// certificate.
+    BlockRestored {
+        height: u64,
+        peer: String,
     },
     /// A quarantined or missing blob was restored from a peer, verified against its CID.
     BlobRestored {
@@ -162,6 +168,73 @@ impl Node {
             AlertKind::BlockDamaged { height },
             format!("block {height} is damaged ({detail}); not served"),
         );
+    }
+
+    /// Heights of the blocks found damaged and not yet repaired.
+    pub fn damaged_blocks(&self) -> Vec<u64> {
+        let d = self
+            .inner
+            .integrity
+            .damaged_blocks
+            .lock()
+            .expect("damaged blocks");
+        d.iter().copied().collect()
+    }
+
+    /// Replaces damaged block `height` with `bytes` from `peer`, if they are the committed block:
+    /// they decode canonically, pass the same checks as a stored block (hash link to the
+    /// parent, roots, certificate against the genesis validators), and the next block (or the
+    /// tip record) names their hash as its parent.
+    pub(crate) fn repair_block(&self, height: u64, peer: &str, bytes: &[u8]) -> Result<(), String> {
+        let block = Block::from_bytes(bytes).map_err(|e| format!("does not decode: {e}"))?;
+        let store = &self.inner.store;
+        let (parent_hash, parent_time) = if height == 1 {
+            (self.inner.genesis.chain_id(), self.inner.genesis.time.0)
+        } else {
+            let p = self
+                .block(height - 1)
+                .map_err(|e| e.to_string())?
+                .ok_or("no parent block")?;
+            (p.header.hash(), p.header.time.0)
+        };
+        check_block(
+            &block,
+            &parent_hash,
+            height - 1,
+            parent_time,
+            &self.inner.validators,
+            self.inner.certificates.as_ref(),
+        )
+        .map_err(|e| e.to_string())?;
+        let hash = block.header.hash();
+        let named_by_child = match store.block(height + 1) {
+            Ok(Some(next)) => next.header.prev == hash,
+            _ => store
+                .tip()
+                .ok()
+                .flatten()
+                .is_some_and(|t| t.height.0 == height && t.hash() == hash),
+        };
+        if !named_by_child {
+            return Err("not the block this chain committed at that height".into());
+        }
+        store
+            .repair_block(height, bytes)
+            .map_err(|e| e.to_string())?;
+        self.inner
+            .integrity
+            .damaged_blocks
+            .lock()
+            .expect("damaged blocks")
+            .remove(&height);
+        self.raise(
+            AlertKind::BlockRestored {
+                height,
+                peer: peer.to_owned(),
+            },
+            format!("block {height} restored from peer {peer}, checked against its neighbours and certificate"),
+        );
+        Ok(())
     }
 
     /// Verifies every stored block and every live blob, raising alerts for what fails.

@@ -70,6 +70,37 @@ impl Node {
         })
     }
 
+    /// Block `height` as this node stores it (checked first), for another validator whose copy
+    /// is damaged.
+    pub fn replica_block(
+        &self,
+        requester: &PublicKey,
+        height: u64,
+    ) -> Result<Vec<u8>, ReplicaError> {
+        if !self.snapshot()?.is_validator(requester)? {
+            return Err(ReplicaError::NotAllowed);
+        }
+        match self.block(height) {
+            Ok(Some(b)) => Ok(b.to_bytes()),
+            _ => Err(ReplicaError::NotHeld),
+        }
+    }
+
+    /// Keeps `bytes` from `peer` as block `height` if this node's copy is damaged and they are
+    /// the committed block.
+    pub fn accept_replica_block(
+        &self,
+        height: u64,
+        peer: &str,
+        bytes: &[u8],
+    ) -> Result<(), ReplicaError> {
+        self.repair_block(height, peer, bytes)
+            .map_err(|detail| ReplicaError::Corrupt {
+                peer: peer.to_owned(),
+                detail,
+            })
+    }
+
     /// A record's sealed key envelopes, for another validator.
     pub fn replica_envelopes(
         &self,

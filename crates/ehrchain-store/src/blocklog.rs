@@ -63,6 +63,27 @@ impl BlockLog {
         Ok((at, len))
     }
 
+    /// Overwrites the bytes of an existing block at `offset` (a repair with the same encoding),
+    /// durably. Refuses anything past the end of the log.
+    pub fn rewrite(&self, offset: u64, bytes: &[u8]) -> std::io::Result<()> {
+        let guard = self.append.lock().expect("block log lock");
+        let (f, end) = &*guard;
+        if offset.saturating_add(bytes.len() as u64) > *end {
+            return Err(std::io::Error::other(
+                "a rewrite past the end of the block log",
+            ));
+        }
+        #[cfg(unix)]
+        f.write_all_at(bytes, offset)?;
+        #[cfg(not(unix))]
+        {
+            let mut f = f.try_clone()?;
+            f.seek(SeekFrom::Start(offset))?;
+            f.write_all(bytes)?;
+        }
+        f.sync_data()
+    }
+
     /// Reads `len` bytes at `offset`.
     pub fn read(&self, offset: u64, len: u32) -> std::io::Result<Vec<u8>> {
         let mut buf = vec![0u8; len as usize];

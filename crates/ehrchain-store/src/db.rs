@@ -165,25 +165,46 @@ impl Store {
         Ok(end.map_or(0, |v| u64_at(v.value(), 0)))
     }
 
+    /// Replaces the stored bytes of block `height` with `bytes`, which must be exactly as long
+    /// (a repair: the caller has checked they are the committed block's canonical encoding).
+    pub fn repair_block(&self, height: u64, bytes: &[u8]) -> Result<(), StoreError> {
+        let (offset, len) = self
+            .block_location(height)?
+            .ok_or_else(|| damaged(&format!("block {height}"), "not in the index"))?;
+        if bytes.len() != len as usize {
+            return Err(damaged(
+                &format!("block {height} repair"),
+                "a different length than the stored block",
+            ));
+        }
+        self.log
+            .rewrite(offset, bytes)
+            .map_err(|e| damaged(&format!("block {height} repair"), e))
+    }
+
+    fn block_location(&self, height: u64) -> Result<Option<(u64, u32)>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let index = txn.open_table(BLOCK_INDEX)?;
+        let Some(loc) = index.get(height)? else {
+            return Ok(None);
+        };
+        let loc = loc.value();
+        if loc.len() != 12 {
+            return Err(damaged(
+                &format!("block {height} index entry"),
+                "wrong length",
+            ));
+        }
+        Ok(Some((
+            u64_at(loc, 0),
+            u32::from_be_bytes([loc[8], loc[9], loc[10], loc[11]]),
+        )))
+    }
+
     /// The raw stored bytes of block `height`.
     pub fn block_bytes(&self, height: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        let (offset, len) = {
-            let txn = self.db.begin_read()?;
-            let index = txn.open_table(BLOCK_INDEX)?;
-            let Some(loc) = index.get(height)? else {
-                return Ok(None);
-            };
-            let loc = loc.value();
-            if loc.len() != 12 {
-                return Err(damaged(
-                    &format!("block {height} index entry"),
-                    "wrong length",
-                ));
-            }
-            (
-                u64_at(loc, 0),
-                u32::from_be_bytes([loc[8], loc[9], loc[10], loc[11]]),
-            )
+        let Some((offset, len)) = self.block_location(height)? else {
+            return Ok(None);
         };
         self.log
             .read(offset, len)
