@@ -63,6 +63,15 @@ fn height(node: &NodeProc) -> u64 {
     node.get("/v1/chain")["tip"]["height"].as_u64().unwrap_or(0)
 }
 
+/// True if `node` has raised an alert of `kind` whose `field` is `value`.
+fn alerted(node: &NodeProc, kind: &str, field: &str, value: &Value) -> bool {
+    node.get("/v1/alerts")["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["kind"] == kind && &a[field] == value)
+}
+
 fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
     let start = Instant::now();
     while !f() {
@@ -281,11 +290,12 @@ fn four_processes_commit_together_survive_kill_9_and_catch_up() {
         "node 3 to restore the blob",
         Duration::from_secs(30),
         || {
-            nodes[3].get("/v1/alerts")["alerts"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|a| a["kind"] == "blob_restored" && a["cid"] == cid.as_str())
+            alerted(
+                &nodes[3],
+                "blob_restored",
+                "cid",
+                &Value::from(cid.as_str()),
+            )
         },
     );
     let alerts = nodes[3].get("/v1/alerts");
@@ -325,22 +335,14 @@ fn four_processes_commit_together_survive_kill_9_and_catch_up() {
     log_bytes[at + 10] ^= 0x01;
     std::fs::write(&log_file, log_bytes).unwrap();
     cli(&nodes[3], &["verify", "blobs", "--data-dir", s(&node3)]);
-    let damaged = nodes[3].get("/v1/alerts")["alerts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|a| a["kind"] == "block_damaged" && a["height"] == height);
-    assert!(damaged, "the flipped block byte was not detected");
+    assert!(
+        alerted(&nodes[3], "block_damaged", "height", &Value::from(height)),
+        "the flipped block byte was not detected"
+    );
     wait_until(
         "node 3 to restore the block",
         Duration::from_secs(30),
-        || {
-            nodes[3].get("/v1/alerts")["alerts"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|a| a["kind"] == "block_restored" && a["height"] == height)
-        },
+        || alerted(&nodes[3], "block_restored", "height", &Value::from(height)),
     );
     let block = nodes[3].get(&format!("/v1/blocks/{height}"));
     assert_eq!(

@@ -292,7 +292,19 @@ impl Store {
         &self,
         grant: &ReplicaGrant,
     ) -> Result<Vec<EnvelopeEntry>, StoreError> {
-        let record = grant.record();
+        self.envelopes_of(&grant.record())
+    }
+
+    /// Which recipients hold an envelope for `record` (metadata only; no envelope leaves).
+    pub fn envelope_recipients(&self, record: &RecordId) -> Result<Vec<EncryptionKey>, StoreError> {
+        Ok(self
+            .envelopes_of(record)?
+            .into_iter()
+            .map(|e| e.recipient)
+            .collect())
+    }
+
+    fn envelopes_of(&self, record: &RecordId) -> Result<Vec<EnvelopeEntry>, StoreError> {
         let txn = self.db.begin_read()?;
         let t = txn.open_table(ENVELOPES)?;
         let mut out = Vec::new();
@@ -308,24 +320,6 @@ impl Store {
                 recipient: EncryptionKey::from_bytes(&key),
                 sealed: v.value().to_vec(),
             });
-        }
-        Ok(out)
-    }
-
-    /// Which recipients hold an envelope for `record` (metadata only; no envelope leaves).
-    pub fn envelope_recipients(&self, record: &RecordId) -> Result<Vec<EncryptionKey>, StoreError> {
-        let txn = self.db.begin_read()?;
-        let t = txn.open_table(ENVELOPES)?;
-        let mut out = Vec::new();
-        for item in t.range::<&[u8]>(record.as_bytes().as_slice()..)? {
-            let (k, _) = item?;
-            let k = k.value();
-            if !k.starts_with(record.as_bytes()) {
-                break;
-            }
-            let mut key = [0u8; 32];
-            key.copy_from_slice(&k[16..48]);
-            out.push(EncryptionKey::from_bytes(&key));
         }
         Ok(out)
     }
