@@ -16,10 +16,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use common::*;
 use ehrchain_crypto::Identity;
-use ehrchain_ledger::InclusionProof;
 use ehrchain_types::{Canonical, Tx, TxBody};
 use rand::RngCore;
 use serde_json::Value;
@@ -317,15 +315,7 @@ fn four_processes_commit_together_survive_kill_9_and_catch_up() {
     // replaced by a peer's copy that passes the same checks (parent link, roots, certificate,
     // and the next block naming its hash).
     let anchor_tx = put["anchor_tx"].as_str().unwrap().to_owned();
-    let proof = nodes[1].get(&format!("/v1/tx/{anchor_tx}/proof"));
-    let height = proof["height"].as_u64().unwrap();
-    let proof = InclusionProof::from_bytes(
-        &base64::engine::general_purpose::STANDARD
-            .decode(proof["proof"].as_str().unwrap())
-            .unwrap(),
-    )
-    .unwrap();
-    let signature = proof.tx.signature.to_bytes();
+    let (height, signature) = block_of(&nodes[1], &anchor_tx);
     let log_file = node3.join("ledger.redb.blocks");
     let mut log_bytes = std::fs::read(&log_file).unwrap();
     let at = log_bytes

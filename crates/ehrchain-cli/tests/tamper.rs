@@ -3,10 +3,7 @@
 
 mod common;
 
-use base64::Engine as _;
 use common::*;
-use ehrchain_ledger::InclusionProof;
-use ehrchain_types::Canonical;
 
 fn flip_all(path: &std::path::Path, needle: &[u8]) -> usize {
     let mut bytes = std::fs::read(path).unwrap();
@@ -52,15 +49,7 @@ fn flipped_bytes_in_blob_and_block_are_detected_and_not_served() {
     let record = put["record"].as_str().unwrap().to_owned();
     let cid = put["cid"].as_str().unwrap().to_owned();
     let anchor_tx = put["anchor_tx"].as_str().unwrap().to_owned();
-    let proof = node.get(&format!("/v1/tx/{anchor_tx}/proof"));
-    let height = proof["height"].as_u64().unwrap();
-    let proof = InclusionProof::from_bytes(
-        &base64::engine::general_purpose::STANDARD
-            .decode(proof["proof"].as_str().unwrap())
-            .unwrap(),
-    )
-    .unwrap();
-    let signature = proof.tx.signature.to_bytes();
+    let (height, signature) = block_of(&node, &anchor_tx);
     assert!(node.get("/v1/alerts")["alerts"]
         .as_array()
         .unwrap()

@@ -73,8 +73,9 @@ impl Node {
         // Refuse before any budget is spent if this node cannot open the organisation's keys.
         // An unknown requester is left to the ledger, which rejects it with a receipt.
         if let Some(agent) = self.snapshot()?.agent(&requester)? {
-            self.org_decryption_key(&agent.org)
-                .ok_or(AggregateError::NotHosted)?;
+            if !self.hosted_organisations().contains(&agent.org) {
+                return Err(AggregateError::NotHosted);
+            }
         }
         let committed = self.submit(tx).await?;
         match committed.outcome {

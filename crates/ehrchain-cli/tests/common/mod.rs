@@ -137,6 +137,22 @@ pub fn banner_url(child: &mut std::process::Child, what: &str) -> String {
         .to_owned()
 }
 
+/// The height of the block holding committed transaction `tx`, and the transaction's signature
+/// bytes (which a test can find, and damage, in the node's block log).
+pub fn block_of(node: &NodeProc, tx: &str) -> (u64, Vec<u8>) {
+    use base64::Engine as _;
+    use ehrchain_types::Canonical as _;
+    let proof = node.get(&format!("/v1/tx/{tx}/proof"));
+    let height = proof["height"].as_u64().unwrap();
+    let proof = ehrchain_ledger::InclusionProof::from_bytes(
+        &base64::engine::general_purpose::STANDARD
+            .decode(proof["proof"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    (height, proof.tx.signature.to_bytes().to_vec())
+}
+
 pub fn cli(node: &NodeProc, args: &[&str]) -> Run {
     let mut child = Command::new(BIN)
         .arg("--json")
