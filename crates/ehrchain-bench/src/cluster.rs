@@ -65,6 +65,8 @@ pub struct Step {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub cpu_us_per_tx: f64,
+    /// Blocks committed during the step (at the first validator).
+    pub blocks: u64,
 }
 
 impl Step {
@@ -77,6 +79,7 @@ impl Step {
             "committed": self.committed, "committed_tps": self.tps(), "failed": self.failed,
             "failure_rate": self.failed as f64 / self.sent.max(1) as f64,
             "p50_ms": self.p50_ms, "p99_ms": self.p99_ms, "cpu_us_per_tx": self.cpu_us_per_tx,
+            "blocks": self.blocks,
         })
     }
 }
@@ -195,11 +198,11 @@ pub fn run(args: ClusterArgs, json_out: bool) -> Result<()> {
     }
     let rows: Vec<Value> = steps.iter().map(Step::json).collect();
     let mut table = String::from(
-        "| validators | offered tx/s | committed tx/s | p50 ms | p99 ms | failed | CPU µs/tx |\n|---|---|---|---|---|---|---|\n",
+        "| validators | offered tx/s | committed tx/s | p50 ms | p99 ms | failed | CPU µs/tx | blocks/s |\n|---|---|---|---|---|---|---|---|\n",
     );
     for s in &steps {
         table.push_str(&format!(
-            "| {} | {} | {:.0} | {:.1} | {:.1} | {} of {} ({:.2}%) | {:.0} |\n",
+            "| {} | {} | {:.0} | {:.1} | {:.1} | {} of {} ({:.2}%) | {:.0} | {:.0} |\n",
             s.validators,
             s.offered,
             s.tps(),
@@ -208,7 +211,8 @@ pub fn run(args: ClusterArgs, json_out: bool) -> Result<()> {
             s.failed,
             s.sent,
             100.0 * s.failed as f64 / s.sent.max(1) as f64,
-            s.cpu_us_per_tx
+            s.cpu_us_per_tx,
+            s.blocks as f64 / s.secs.max(1e-9),
         ));
     }
     eprintln!(
@@ -246,6 +250,8 @@ async fn run_cluster(args: &ClusterArgs, n: usize, dir: &std::path::Path) -> Res
     for (k, &rate) in args.rates.iter().enumerate() {
         let count = (rate * args.seconds) as usize;
         let txs = world.stream(count, &args.mix, 1000 + k as u64);
+        let height = |node: &Node| -> Result<u64> { Ok(node.tip()?.map_or(0, |h| h.height.0)) };
+        let h0 = height(&nodes[0])?;
         let cpu0 = process_cpu();
         let t0 = Instant::now();
         let (lat, sent, failed) =
@@ -263,6 +269,7 @@ async fn run_cluster(args: &ClusterArgs, n: usize, dir: &std::path::Path) -> Res
             p50_ms: pct(&lat, 0.50),
             p99_ms: pct(&lat, 0.99),
             cpu_us_per_tx: cpu * 1e6 / committed.max(1) as f64,
+            blocks: height(&nodes[0])? - h0,
         };
         eprintln!("  {}", step.json());
         let saturated = step.tps() < 0.8 * rate as f64 || failed > 0;

@@ -25,6 +25,8 @@ use crate::error::CryptoError;
 use crate::hash::{decode_hex, write_hex};
 use crate::secret::SecretBytes;
 
+mod keycache;
+
 /// An Ed25519 public key, known to be a canonically encoded point of large order.
 #[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PublicKey([u8; 32]);
@@ -33,13 +35,7 @@ impl PublicKey {
     /// Parses a key, rejecting bytes that are not a canonically encoded curve point, and
     /// small-order ("weak") points, for which anyone can forge signatures.
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, CryptoError> {
-        if !is_canonical_point_encoding(bytes) {
-            return Err(CryptoError::InvalidPublicKey);
-        }
-        let key = VerifyingKey::from_bytes(bytes).map_err(|_| CryptoError::InvalidPublicKey)?;
-        if key.is_weak() {
-            return Err(CryptoError::InvalidPublicKey);
-        }
+        verifying_key(bytes)?;
         Ok(Self(*bytes))
     }
 
@@ -75,6 +71,23 @@ impl FromStr for PublicKey {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::from_bytes(&decode_hex::<32>(s)?)
     }
+}
+
+/// The decompressed point of a canonically encoded key of large order: from the process's
+/// cache of keys already checked, or checked now and cached.
+fn verifying_key(bytes: &[u8; 32]) -> Result<VerifyingKey, CryptoError> {
+    if let Some(key) = keycache::get(bytes) {
+        return Ok(key);
+    }
+    if !is_canonical_point_encoding(bytes) {
+        return Err(CryptoError::InvalidPublicKey);
+    }
+    let key = VerifyingKey::from_bytes(bytes).map_err(|_| CryptoError::InvalidPublicKey)?;
+    if key.is_weak() {
+        return Err(CryptoError::InvalidPublicKey);
+    }
+    keycache::put(bytes, key);
+    Ok(key)
 }
 
 /// An Ed25519 signature (`R ‖ s`). Any 64 bytes are accepted here; validity is decided by
@@ -179,7 +192,7 @@ pub fn verify(
     message: &[u8],
     sig: &Signature,
 ) -> Result<(), CryptoError> {
-    let key = VerifyingKey::from_bytes(&key.0).map_err(|_| CryptoError::InvalidPublicKey)?;
+    let key = verifying_key(&key.0)?;
     let mut framed = Vec::with_capacity(2 + namespace.len() + message.len());
     if !frame_into(&mut framed, namespace, message) {
         return Err(CryptoError::BadSignature);
@@ -232,7 +245,7 @@ pub fn verify_batch(items: &[SignedItem<'_>]) -> Vec<bool> {
         if !is_canonical_point_encoding(&r) || SMALL_ORDER_POINTS.contains(&r) {
             continue;
         }
-        let Ok(key) = VerifyingKey::from_bytes(&item.key.0) else {
+        let Ok(key) = verifying_key(&item.key.0) else {
             continue;
         };
         let start = framed.len();
@@ -345,6 +358,46 @@ mod tests {
             verify(&key(1).public(), NS, b"hello", &sig),
             Err(CryptoError::BadSignature)
         );
+    }
+
+    #[test]
+    fn cached_keys_answer_as_uncached_and_the_cache_stays_bounded() {
+        // Rejected keys are never cached, so they are rejected every time.
+        for _ in 0..2 {
+            for p in &SMALL_ORDER_POINTS {
+                assert_eq!(PublicKey::from_bytes(p), Err(CryptoError::InvalidPublicKey));
+            }
+        }
+        // A trusted key that is in fact weak still fails verification, before and after a
+        // valid key with the same first byte (same shard) is cached.
+        let weak = PublicKey::from_trusted_bytes(&SMALL_ORDER_POINTS[0]);
+        let sk = key(9);
+        let sig = sk.sign(NS, b"m");
+        assert_eq!(
+            verify(&weak, NS, b"m", &sig),
+            Err(CryptoError::InvalidPublicKey)
+        );
+        // A valid key verifies on the miss and again on the hit; a wrong message fails on both.
+        for _ in 0..2 {
+            assert_eq!(
+                PublicKey::from_bytes(sk.public().as_bytes()),
+                Ok(sk.public())
+            );
+            assert_eq!(verify(&sk.public(), NS, b"m", &sig), Ok(()));
+            assert_eq!(
+                verify(&sk.public(), NS, b"n", &sig),
+                Err(CryptoError::BadSignature)
+            );
+        }
+        // A flood of fresh keys is held to the bound, and keys used recently stay usable.
+        for i in 0..(keycache::CAPACITY + 1000) as u32 {
+            let mut seed = [0u8; 32];
+            seed[..4].copy_from_slice(&i.to_le_bytes());
+            let fresh = SigningKey::from_seed(&SecretBytes::new(seed)).public();
+            assert!(PublicKey::from_bytes(fresh.as_bytes()).is_ok());
+        }
+        assert!(keycache::len() <= keycache::CAPACITY);
+        assert_eq!(verify(&sk.public(), NS, b"m", &sig), Ok(()));
     }
 
     #[test]
