@@ -5,11 +5,13 @@
 //! - `ingest`: encrypt + CID + store of a large record, end to end and per stage;
 //! - `reads`: authorised reads per second over HTTP on loopback, each with its audit event;
 //! - `cluster`: consortia of N validators under rising offered load (latency, failures, CPU);
+//! - `bare`: the same consensus wiring with no ledger work, the baseline `cluster` is compared to;
 //! - `fhir-import`: FHIR resources per second imported from a Synthea bundle.
 //!
 //! Every run prints the machine's facts and its exact command line, then a result table
 //! (`--json`: the JSON document on stdout, the table on stderr). Build with `--release`.
 
+mod bare;
 mod cluster;
 mod fhirimport;
 mod ingest;
@@ -48,6 +50,9 @@ enum Command {
     Reads(reads::ReadsArgs),
     /// Consortia of 1, 4, 7, 10 validators under rising offered load (the seeds' evaluation).
     Cluster(cluster::ClusterArgs),
+    /// The engine alone: the same consensus wiring with an application that does no ledger
+    /// work (finalized blocks/s and the transactions they carry), for N validators.
+    Bare(bare::BareArgs),
     /// FHIR import: resources per second for a Synthea bundle (planning alone, and end to end).
     FhirImport(fhirimport::FhirImportArgs),
 }
@@ -66,6 +71,7 @@ fn main() -> anyhow::Result<()> {
         Command::Ingest(a) => ingest::run(a, quiet, cli.json),
         Command::Reads(a) => reads::run(a, quiet, cli.json),
         Command::Cluster(a) => cluster::run(a, cli.json),
+        Command::Bare(a) => bare::run(a, cli.json),
         Command::FhirImport(a) => fhirimport::run(a, quiet, cli.json),
     }
 }

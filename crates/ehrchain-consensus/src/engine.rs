@@ -15,6 +15,7 @@ use commonware_consensus::{
         core::{Actor, Mailbox},
         resolver::p2p as marshal_resolver,
         standard::{Inline, Standard},
+        Update,
     },
     simplex::{
         self,
@@ -22,6 +23,7 @@ use commonware_consensus::{
         elector::RoundRobin,
     },
     types::{Epoch, FixedEpocher, ViewDelta},
+    Application, Reporter,
 };
 use commonware_cryptography::{
     certificate::ConstantProvider, ed25519, sha256::Sha256, Digested, Signer,
@@ -37,7 +39,7 @@ use ehrchain_crypto::SigningKey;
 use ehrchain_ledger::StateView;
 use ehrchain_types::{limits, verify_all, Decoder, Encoder, Genesis, SignedTx};
 use futures::channel::mpsc;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 
 use crate::app::{App, Finalizer};
 use crate::block::{to_digest, ChainBlock};
@@ -172,6 +174,8 @@ impl<L: Ledger> Running<L> {
 }
 
 const GOSSIP_BATCH: usize = 512;
+/// Inbound gossip messages taken together at most (each up to [`GOSSIP_BATCH`] transactions).
+const GOSSIP_COALESCE: usize = 16;
 
 /// Sends transactions this node admitted to every other validator, so whoever leads next can
 /// propose them.
@@ -213,13 +217,74 @@ where
     M: Provider<PublicKey = ed25519::PublicKey> + Sync,
     B: Blocker<PublicKey = ed25519::PublicKey> + Sync,
 {
+    let exec =
+        Arc::new(Executor::new(ledger, pool.clone(), cfg.genesis.clone()).with_fault(cfg.fault));
+    let app = App::new(exec.clone(), cfg.key.public(), cfg.max_block_txs);
+    let finalizer_env = env.child("finalizer");
+    let finalizer_exec = exec.clone();
+    let (marshal, txs, mut handles) = wire(&env, &cfg, app, net, move |mailbox| {
+        Finalizer::start(finalizer_env, finalizer_exec, mailbox, on_fatal)
+    })
+    .await;
+    let (gossip, gossip_handles) = start_gossip(env.child("gossip"), exec.clone(), txs);
+    handles.extend(gossip_handles);
+
+    Running {
+        executor: exec,
+        gossip,
+        marshal,
+        handles,
+    }
+}
+
+/// The engine stack around an application: marshal (with its archives and the backfill
+/// resolver), buffered block broadcast, and Simplex through marshal's inline-verification
+/// wrapper. `finalizer` receives marshal's mailbox and returns what finalized blocks are
+/// reported to. Shared by the ledger's [`start`] and the bare baseline
+/// ([`crate::bare`]), so that the two differ only in the application. Returns marshal's
+/// mailbox, the unused transaction-gossip channel and the tasks' handles.
+pub(crate) async fn wire<E, A, F, S, R, M, B>(
+    env: &E,
+    cfg: &EngineConfig,
+    app: A,
+    net: Network<S, R, M, B>,
+    finalizer: impl FnOnce(Mailbox<Scheme, Standard<ChainBlock>>) -> F,
+) -> (
+    Mailbox<Scheme, Standard<ChainBlock>>,
+    (S, R),
+    Vec<Handle<()>>,
+)
+where
+    E: Clock
+        + rand_core::CryptoRng
+        + Spawner
+        + Storage
+        + Metrics
+        + Supervisor
+        + Send
+        + Sync
+        + 'static,
+    A: Application<
+            E,
+            SigningScheme = Scheme,
+            Context = simplex::types::Context<
+                commonware_cryptography::sha256::Digest,
+                ed25519::PublicKey,
+            >,
+            Block = ChainBlock,
+            Input = (),
+        > + Clone,
+    F: Reporter<Activity = Update<ChainBlock>>,
+    S: Sender<PublicKey = ed25519::PublicKey>,
+    R: Receiver<PublicKey = ed25519::PublicKey>,
+    M: Provider<PublicKey = ed25519::PublicKey> + Sync,
+    B: Blocker<PublicKey = ed25519::PublicKey> + Sync,
+{
     let namespace = cfg.namespace();
     let private = engine_key(&cfg.key);
     let me = private.public_key();
     let scheme = Scheme::signer(&namespace, participants(&cfg.genesis), private)
         .expect("this validator is in the genesis");
-    let exec =
-        Arc::new(Executor::new(ledger, pool.clone(), cfg.genesis.clone()).with_fault(cfg.fault));
     let genesis_block = ChainBlock::genesis(cfg.genesis.clone());
     let page_cache = CacheRef::new(PAGE_SIZE, NZUsize!(1024));
     let mailbox_size = NZUsize!(1024);
@@ -301,15 +366,8 @@ where
     );
     handles.push(broadcast.start(net.blocks));
 
-    let finalizer = Finalizer::start(
-        env.child("finalizer"),
-        exec.clone(),
-        marshal_mailbox.clone(),
-        on_fatal,
-    );
-    handles.push(actor.start(finalizer, buffer, resolver));
+    handles.push(actor.start(finalizer(marshal_mailbox.clone()), buffer, resolver));
 
-    let app = App::new(exec.clone(), cfg.key.public(), cfg.max_block_txs);
     let inline = Inline::new(env.child("inline"), app, marshal_mailbox.clone(), epocher);
     let engine = simplex::Engine::new(
         env.child("simplex"),
@@ -344,15 +402,7 @@ where
     );
     handles.push(engine.start(net.votes, net.certificates, net.resolver));
 
-    let (gossip, gossip_handles) = start_gossip(env.child("gossip"), exec.clone(), net.txs);
-    handles.extend(gossip_handles);
-
-    Running {
-        executor: exec,
-        gossip,
-        marshal: marshal_mailbox,
-        handles,
-    }
+    (marshal_mailbox, net.txs, handles)
 }
 
 const PAGE_SIZE: NonZeroU16 = NZU16!(4096);
@@ -392,8 +442,17 @@ fn decode_batch(bytes: &[u8]) -> Option<Vec<SignedTx>> {
     Some(txs)
 }
 
-/// Outbound: batches from admission to every peer. Inbound: a peer's batch is checked as one
-/// slice of signatures and enters the pool unless already there or committed.
+/// Outbound: transactions from admission to every peer, whatever has queued since the last
+/// send in one message (up to [`GOSSIP_BATCH`]). Inbound: whatever peers' messages are waiting
+/// is taken together, and each peer's transactions are checked as one slice of signatures
+/// before they enter the pool (unless already there or committed).
+///
+/// Taking what is waiting, rather than one message at a time, lets batches grow with the load
+/// without adding a wait: under light load a message is checked as soon as it arrives, and
+/// under heavy load the messages that queued while the last batch was being checked form the
+/// next one. A batched check costs about half as much per signature as a single one, and a
+/// one-signature batch is a single check. Grouping by peer keeps a peer that gossips a bad
+/// signature from making the others' transactions fall back to one-by-one checks.
 fn start_gossip<E, L, S, R>(
     env: E,
     exec: Arc<Executor<L>>,
@@ -407,34 +466,60 @@ where
 {
     let (tx, mut rx) = mpsc::unbounded::<Vec<SignedTx>>();
     let out = env.child("out").spawn(move |_| async move {
-        while let Some(batch) = rx.next().await {
-            let bytes = encode_batch(&batch);
-            let _ = sender.send(Recipients::All, bytes, false);
+        while let Some(mut batch) = rx.next().await {
+            while batch.len() < GOSSIP_BATCH {
+                match rx.try_recv() {
+                    Ok(more) if batch.len() + more.len() <= GOSSIP_BATCH => batch.extend(more),
+                    Ok(more) => {
+                        let _ = sender.send(Recipients::All, encode_batch(&batch), false);
+                        batch = more;
+                    }
+                    _ => break,
+                }
+            }
+            let _ = sender.send(Recipients::All, encode_batch(&batch), false);
         }
     });
     let inbound = env.child("in").spawn(move |_| async move {
-        while let Ok((peer, msg)) = receiver.recv().await {
-            let Some(txs) = decode_batch(msg.as_ref()) else {
-                tracing::warn!(%peer, "malformed transaction gossip");
-                continue;
-            };
+        while let Ok(first) = receiver.recv().await {
+            let mut waiting = vec![first];
+            while waiting.len() < GOSSIP_COALESCE {
+                match receiver.recv().now_or_never() {
+                    Some(Ok(m)) => waiting.push(m),
+                    _ => break,
+                }
+            }
+            let mut by_peer: Vec<(ed25519::PublicKey, Vec<SignedTx>)> = Vec::new();
+            for (peer, msg) in waiting {
+                let Some(txs) = decode_batch(msg.as_ref()) else {
+                    tracing::warn!(%peer, "malformed transaction gossip");
+                    continue;
+                };
+                match by_peer.iter_mut().find(|(p, _)| *p == peer) {
+                    Some((_, all)) => all.extend(txs),
+                    None => by_peer.push((peer, txs)),
+                }
+            }
             let Ok((_, snapshot)) = exec.ledger().committed() else {
                 continue;
             };
-            let fresh: Vec<SignedTx> = txs
-                .into_iter()
-                .filter(|t| {
+            for (_, txs) in &mut by_peer {
+                txs.retain(|t| {
                     let id = t.tx.id();
                     !exec.pool().contains(&id) && !matches!(snapshot.tx_location(&id), Ok(Some(_)))
-                })
-                .collect();
+                });
+            }
             drop(snapshot);
-            for v in verify_all(fresh) {
-                match v {
-                    Ok(v) => {
-                        let _ = exec.pool().insert(v);
+            for (peer, txs) in by_peer {
+                for v in verify_all(txs) {
+                    match v {
+                        Ok(v) => {
+                            let _ = exec.pool().insert(v);
+                        }
+                        Err(e) => {
+                            tracing::warn!(%peer, error = %e, "peer gossiped a bad transaction")
+                        }
                     }
-                    Err(e) => tracing::warn!(%peer, error = %e, "peer gossiped a bad transaction"),
                 }
             }
         }

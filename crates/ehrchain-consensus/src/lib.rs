@@ -7,10 +7,13 @@
 //! - [`executor`]: speculative execution of not-yet-final blocks; the [`Ledger`] seam.
 //! - [`app`]: propose / verify for Simplex, and the finalizer.
 //! - [`engine`]: wiring Simplex, marshal, broadcast, backfill and transaction gossip.
+//! - [`bare`]: the same wiring around an application that does no ledger work, the baseline
+//!   of the performance evaluation.
 //! - [`pool`]: the pool of verified transactions proposals draw from.
 //! - [`EngineCheck`]: a light client's check of a finalization against the genesis validators.
 
 pub mod app;
+pub mod bare;
 pub mod block;
 pub mod engine;
 pub mod executor;

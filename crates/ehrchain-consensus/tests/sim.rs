@@ -3,6 +3,7 @@
 //! ledger. Seeded and reproducible: a failing seed replays exactly.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -145,6 +146,66 @@ const LINK: Link = Link {
     success_rate: probability!(1.0),
 };
 
+/// The simulated network with every genesis validator linked to every other.
+async fn sim_network(
+    env: &deterministic::Context,
+    genesis: &Genesis,
+) -> (
+    Oracle<ed25519::PublicKey, deterministic::Context>,
+    Vec<ed25519::PublicKey>,
+) {
+    let keys: Vec<_> = participants(genesis).into_iter().collect();
+    let cfg = EngineConfig::new(genesis.clone(), validator_key(0), "x");
+    let (network, oracle) = SimNetwork::new_with_peers(
+        env.child("network"),
+        simulated::Config {
+            max_size: cfg.max_message_size(),
+            max_peers_per_set: NZUsize!(keys.len()),
+            disconnect_on_block: false,
+            tracked_peer_sets: NZUsize!(1),
+        },
+        keys.clone(),
+    )
+    .await;
+    network.start();
+    for a in &keys {
+        for b in &keys {
+            if a != b {
+                oracle.add_link(a.clone(), b.clone(), LINK).await.unwrap();
+            }
+        }
+    }
+    (oracle, keys)
+}
+
+/// A validator's channels on the simulated network.
+async fn endpoints(
+    oracle: &Oracle<ed25519::PublicKey, deterministic::Context>,
+    me: ed25519::PublicKey,
+) -> Network<
+    impl commonware_p2p::Sender<PublicKey = ed25519::PublicKey>,
+    impl commonware_p2p::Receiver<PublicKey = ed25519::PublicKey>,
+    impl commonware_p2p::Provider<PublicKey = ed25519::PublicKey> + Sync,
+    impl commonware_p2p::Blocker<PublicKey = ed25519::PublicKey> + Sync,
+> {
+    let control = oracle.control(me);
+    let mut ch = BTreeMap::new();
+    for c in channels::ALL {
+        ch.insert(c, control.register(c, QUOTA).await.unwrap());
+    }
+    let mut take = |c| ch.remove(&c).unwrap();
+    Network {
+        votes: take(channels::VOTES),
+        certificates: take(channels::CERTIFICATES),
+        resolver: take(channels::RESOLVER),
+        backfill: take(channels::BACKFILL),
+        blocks: take(channels::BLOCKS),
+        txs: take(channels::TXS),
+        peers: oracle.manager(),
+        blocker: control,
+    }
+}
+
 struct Cluster {
     env: deterministic::Context,
     genesis: Genesis,
@@ -159,28 +220,7 @@ struct Cluster {
 impl Cluster {
     async fn new(env: deterministic::Context, n: usize) -> Cluster {
         let genesis = genesis(n);
-        let keys: Vec<_> = participants(&genesis).into_iter().collect();
-        let cfg = EngineConfig::new(genesis.clone(), validator_key(0), "x");
-        let (network, mut oracle) = SimNetwork::new_with_peers(
-            env.child("network"),
-            simulated::Config {
-                max_size: cfg.max_message_size(),
-                max_peers_per_set: NZUsize!(n),
-                disconnect_on_block: false,
-                tracked_peer_sets: NZUsize!(1),
-            },
-            keys.clone(),
-        )
-        .await;
-        network.start();
-        for a in &keys {
-            for b in &keys {
-                if a != b {
-                    oracle.add_link(a.clone(), b.clone(), LINK).await.unwrap();
-                }
-            }
-        }
-        let _ = &mut oracle;
+        let (oracle, keys) = sim_network(&env, &genesis).await;
         let ledgers = (0..n).map(|_| MemLedger::new(&genesis)).collect();
         let mut c = Cluster {
             env,
@@ -209,23 +249,7 @@ impl Cluster {
     }
 
     async fn start(&mut self, i: usize) {
-        let me = self.key_of(i);
-        let control = self.oracle.control(me.clone());
-        let mut ch = BTreeMap::new();
-        for c in channels::ALL {
-            ch.insert(c, control.register(c, QUOTA).await.unwrap());
-        }
-        let mut take = |c| ch.remove(&c).unwrap();
-        let net = Network {
-            votes: take(channels::VOTES),
-            certificates: take(channels::CERTIFICATES),
-            resolver: take(channels::RESOLVER),
-            backfill: take(channels::BACKFILL),
-            blocks: take(channels::BLOCKS),
-            txs: take(channels::TXS),
-            peers: self.oracle.manager(),
-            blocker: control,
-        };
+        let net = endpoints(&self.oracle, self.key_of(i)).await;
         let mut cfg = EngineConfig::new(
             self.genesis.clone(),
             validator_key(i),
@@ -517,5 +541,51 @@ fn four_validators_commit_the_same_chain() {
             .filter(|r| r.outcome == Outcome::Applied)
             .count();
         assert_eq!(applied, 300);
+    });
+}
+
+#[test]
+fn bare_validators_finalize_blocks_carrying_their_payload() {
+    // The baseline of the performance evaluation runs the same engine stack: four bare
+    // validators finalize blocks, every one carrying the payload, and agree on the count.
+    run(11, |env| async move {
+        let genesis = genesis(4);
+        let (oracle, keys) = sim_network(&env, &genesis).await;
+        let payload = patient_txs(5, 7);
+        let mut running = Vec::new();
+        for i in 0..4 {
+            let ours = validator_key(i).public();
+            let me = keys
+                .iter()
+                .find(|k| k.as_ref() == ours.as_bytes())
+                .unwrap()
+                .clone();
+            let net = endpoints(&oracle, me).await;
+            let cfg = EngineConfig::new(genesis.clone(), validator_key(i), format!("bare{i}"));
+            running.push(
+                ehrchain_consensus::bare::start(
+                    env.child("bare").with_attribute("index", i),
+                    cfg,
+                    payload.clone(),
+                    net,
+                )
+                .await,
+            );
+        }
+        let start = env.current();
+        while running
+            .iter()
+            .any(|r| r.counts.blocks.load(Ordering::Relaxed) < 20)
+        {
+            assert!(
+                env.current().duration_since(start).unwrap() < Duration::from_secs(60),
+                "bare validators stalled"
+            );
+            env.sleep(Duration::from_millis(50)).await;
+        }
+        for r in &running {
+            let blocks = r.counts.blocks.load(Ordering::Relaxed);
+            assert_eq!(r.counts.txs.load(Ordering::Relaxed), blocks * 7);
+        }
     });
 }
