@@ -56,7 +56,7 @@ pub trait Ledger: Clone + Send + Sync + 'static {
         &self,
         block: Block,
         txs: Vec<VerifiedTx>,
-        changes: StateChanges,
+        changes: &StateChanges,
     ) -> Result<(), LedgerError>;
 }
 
@@ -421,7 +421,8 @@ impl<L: Ledger> Executor<L> {
             receipts: shared.receipts.clone(),
             changes: shared.changes.clone(),
         });
-        let changes = Arc::try_unwrap(ex.changes).unwrap_or_else(|c| (*c).clone());
+        // By reference: a child block being built or verified may still hold these changes as a
+        // layer, and copying thousands of entries per block showed up in profiles.
         let ids: Vec<TxId> = ex.txs.iter().map(VerifiedTx::id).collect();
         self.pool.remove(&ids);
         let committed = Block {
@@ -431,7 +432,7 @@ impl<L: Ledger> Executor<L> {
             receipts: ex.receipts,
         };
         self.ledger
-            .commit(committed, ex.txs, changes)
+            .commit(committed, ex.txs, &ex.changes)
             .map_err(Fatal::Ledger)?;
         // Blocks at or below the new tip can no longer be built on.
         let height = header.height;

@@ -85,7 +85,7 @@ impl Ledger for MemLedger {
         &self,
         block: Block,
         _txs: Vec<VerifiedTx>,
-        changes: StateChanges,
+        changes: &StateChanges,
     ) -> Result<(), LedgerError> {
         let mut inner = self.inner.lock().unwrap();
         assert_eq!(
@@ -94,7 +94,7 @@ impl Ledger for MemLedger {
             "commits in order"
         );
         assert_eq!(block.header.prev, inner.tip.hash, "commits on the tip");
-        inner.state.apply(&changes);
+        inner.state.apply(changes);
         inner.tip = Tip {
             height: block.header.height,
             hash: block.header.hash(),

@@ -97,10 +97,10 @@ impl Ledger for NodeLedger {
         &self,
         block: Block,
         txs: Vec<VerifiedTx>,
-        changes: StateChanges,
+        changes: &StateChanges,
     ) -> Result<(), LedgerError> {
         self.store
-            .commit_block(&block, &changes)
+            .commit_block(&block, changes)
             .map_err(|e| LedgerError(e.to_string()))?;
         self.stats.record_block(&block);
         self.waiters.answer(&block);
