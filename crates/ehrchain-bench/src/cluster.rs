@@ -71,6 +71,10 @@ pub struct Step {
     pub cpu_us_per_tx: f64,
     /// Blocks committed during the step (at the first validator).
     pub blocks: u64,
+    /// Transactions those blocks carried, and how many of them the ledger rejected (a
+    /// transaction proposed again after it was committed is rejected as a replay: wasted work).
+    pub txs_in_blocks: u64,
+    pub rejected_in_blocks: u64,
 }
 
 impl Step {
@@ -88,7 +92,8 @@ impl Step {
             "committed_tps_including_drain": self.committed as f64 / self.secs.max(1e-9),
             "failure_rate": self.failed as f64 / self.sent.max(1) as f64,
             "p50_ms": self.p50_ms, "p99_ms": self.p99_ms, "cpu_us_per_tx": self.cpu_us_per_tx,
-            "blocks": self.blocks,
+            "blocks": self.blocks, "txs_in_blocks": self.txs_in_blocks,
+            "rejected_in_blocks": self.rejected_in_blocks,
         })
     }
 }
@@ -265,6 +270,11 @@ async fn run_cluster(args: &ClusterArgs, n: usize, dir: &std::path::Path) -> Res
         let txs = world.stream(count, &args.mix, 1000 + k as u64);
         let height = |node: &Node| -> Result<u64> { Ok(node.tip()?.map_or(0, |h| h.height.0)) };
         let h0 = height(&nodes[0])?;
+        let stats = nodes[0].stats();
+        let (txs0, rej0) = (
+            stats.txs.load(Ordering::Relaxed),
+            stats.rejected.load(Ordering::Relaxed),
+        );
         let cpu0 = process_cpu();
         let t0 = Instant::now();
         let window_secs = count.saturating_sub(1).max(1) as f64 / rate as f64;
@@ -286,6 +296,8 @@ async fn run_cluster(args: &ClusterArgs, n: usize, dir: &std::path::Path) -> Res
             p99_ms: pct(&lat, 0.99),
             cpu_us_per_tx: cpu * 1e6 / committed.max(1) as f64,
             blocks: height(&nodes[0])? - h0,
+            txs_in_blocks: stats.txs.load(Ordering::Relaxed) - txs0,
+            rejected_in_blocks: stats.rejected.load(Ordering::Relaxed) - rej0,
         };
         eprintln!("  {}", step.json());
         let saturated = step.tps() < 0.8 * rate as f64 || failed > 0;
