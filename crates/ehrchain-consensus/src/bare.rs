@@ -26,7 +26,7 @@ use commonware_consensus::{
 };
 use commonware_cryptography::{ed25519, sha256::Digest, Digested, Digestible};
 use commonware_p2p::{Blocker, Provider, Receiver, Sender};
-use commonware_runtime::{Clock, Handle, Metrics, Spawner, Storage, Supervisor};
+use commonware_runtime::{Clock, Handle, Metrics, Spawner};
 use commonware_utils::Acknowledgement;
 use ehrchain_crypto::{Hash, PublicKey};
 use ehrchain_types::{BlockHeader, Height, SignedTx, Timestamp};
@@ -34,7 +34,7 @@ use futures::StreamExt;
 
 use crate::app::to_ours;
 use crate::block::{from_digest, ChainBlock};
-use crate::engine::{wire, EngineConfig, Network};
+use crate::engine::{wire, EngineConfig, EngineRuntime, Network};
 use crate::Scheme;
 
 /// Finalized blocks and the transactions they carried, as one validator saw them.
@@ -136,15 +136,7 @@ pub async fn start<E, S, R, M, B>(
     net: Network<S, R, M, B>,
 ) -> BareRunning
 where
-    E: Clock
-        + rand_core::CryptoRng
-        + Spawner
-        + Storage
-        + Metrics
-        + Supervisor
-        + Send
-        + Sync
-        + 'static,
+    E: EngineRuntime,
     S: Sender<PublicKey = ed25519::PublicKey>,
     R: Receiver<PublicKey = ed25519::PublicKey>,
     M: Provider<PublicKey = ed25519::PublicKey> + Sync,

@@ -67,6 +67,26 @@ pub mod channels {
 /// best-effort.
 pub const QUOTA: Quota = Quota::per_second(NZU32!(100_000)).allow_burst(NZU32!(256));
 
+/// What the engine needs of its runtime: Commonware's tokio runtime in production, the
+/// deterministic one in simulation tests.
+pub trait EngineRuntime:
+    Clock + rand_core::CryptoRng + Spawner + Storage + Metrics + Supervisor + Send + Sync + 'static
+{
+}
+
+impl<T> EngineRuntime for T where
+    T: Clock
+        + rand_core::CryptoRng
+        + Spawner
+        + Storage
+        + Metrics
+        + Supervisor
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 /// A validator's consensus settings.
 #[derive(Clone)]
 pub struct EngineConfig {
@@ -202,15 +222,7 @@ pub async fn start<E, L, S, R, M, B>(
     on_fatal: Arc<dyn Fn(String) + Send + Sync>,
 ) -> Running<L>
 where
-    E: Clock
-        + rand_core::CryptoRng
-        + Spawner
-        + Storage
-        + Metrics
-        + Supervisor
-        + Send
-        + Sync
-        + 'static,
+    E: EngineRuntime,
     L: Ledger,
     S: Sender<PublicKey = ed25519::PublicKey>,
     R: Receiver<PublicKey = ed25519::PublicKey>,
@@ -255,15 +267,7 @@ pub(crate) async fn wire<E, A, F, S, R, M, B>(
     Vec<Handle<()>>,
 )
 where
-    E: Clock
-        + rand_core::CryptoRng
-        + Spawner
-        + Storage
-        + Metrics
-        + Supervisor
-        + Send
-        + Sync
-        + 'static,
+    E: EngineRuntime,
     A: Application<
             E,
             SigningScheme = Scheme,
