@@ -51,6 +51,9 @@ pub struct ClusterArgs {
     pub plot: PathBuf,
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Override `NodeConfig::max_block_txs` (node default 8192) for experiments.
+    #[arg(long)]
+    pub max_block_txs: Option<usize>,
 }
 
 /// One (validators, offered rate) step.
@@ -103,7 +106,11 @@ fn free_port() -> Result<u16> {
 }
 
 /// Opens `n` validators in one process, each with its own data folder, all named in one genesis.
-async fn open_cluster(base: &std::path::Path, n: usize) -> Result<Vec<Node>> {
+async fn open_cluster(
+    base: &std::path::Path,
+    n: usize,
+    max_block_txs: Option<usize>,
+) -> Result<Vec<Node>> {
     let mut configs = Vec::new();
     let mut validators = Vec::new();
     for i in 0..n {
@@ -116,6 +123,9 @@ async fn open_cluster(base: &std::path::Path, n: usize) -> Result<Vec<Node>> {
         });
         config.p2p_listen = SocketAddr::from(([127, 0, 0, 1], free_port()?));
         config.consensus_threads = 1;
+        if let Some(m) = max_block_txs {
+            config.max_block_txs = m;
+        }
         configs.push(config);
     }
     let genesis = Genesis {
@@ -247,7 +257,7 @@ pub fn run(args: ClusterArgs, json_out: bool) -> Result<()> {
 
 async fn run_cluster(args: &ClusterArgs, n: usize, dir: &std::path::Path) -> Result<Vec<Step>> {
     eprintln!("cluster: {n} validator(s) in {}", dir.display());
-    let nodes = open_cluster(dir, n).await?;
+    let nodes = open_cluster(dir, n, args.max_block_txs).await?;
     let world = World::generate(8, args.patients);
     crate::txbench::register_staff(&nodes[0], &world).await?;
     crate::txbench::setup_phase(
