@@ -3,7 +3,9 @@
 //! enter the consensus pool; the batch is gossiped to the other validators so whichever leads
 //! next can propose it. Every queue is bounded.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use ehrchain_consensus::{pool::Refused, Gossip, Pool};
 use ehrchain_ledger::StateView;
@@ -13,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::chain::Waiters;
 use crate::error::SubmitError;
-use crate::node::Committed;
+use crate::node::{Committed, NodeStats};
 
 /// A signed transaction and who to tell what became of it.
 pub(crate) struct Submission {
@@ -28,6 +30,53 @@ const VERIFY_BATCH: usize = 2048;
 /// latencies of tens of milliseconds.
 const LINGER_BELOW: usize = 32;
 const LINGER: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// Admission refuses new transactions (`Overloaded`, HTTP 503) while the pool already holds
+/// more than [`MAX_QUEUE_SECS`] of the recent commit rate, and never below [`MIN_BACKLOG`].
+/// Without it, sustained overload filled the pool (200,000 by default) until receipts came
+/// after clients had given up, and the transactions they gave up on were still committed:
+/// work for nobody. With it, a client learns at once to back off, and what is admitted commits
+/// within seconds. The floor keeps bursts (an import, a clinic's morning) from being refused
+/// while the rate is still unknown or low.
+const MAX_QUEUE_SECS: f64 = 3.0;
+const MIN_BACKLOG: usize = 20_000;
+
+/// How many transactions may wait in the pool, given the commit rate (transactions/s).
+fn backlog_limit(commit_rate: f64) -> usize {
+    ((commit_rate * MAX_QUEUE_SECS) as usize).max(MIN_BACKLOG)
+}
+
+/// The committed-transaction rate, sampled at most once a second and smoothed.
+struct CommitRate {
+    at: Instant,
+    txs: u64,
+    rate: f64,
+}
+
+impl CommitRate {
+    fn new(now: Instant, txs: u64) -> Self {
+        CommitRate {
+            at: now,
+            txs,
+            rate: 0.0,
+        }
+    }
+
+    fn update(&mut self, now: Instant, txs: u64) -> f64 {
+        let dt = now.duration_since(self.at);
+        if dt >= Duration::from_secs(1) {
+            let sample = txs.saturating_sub(self.txs) as f64 / dt.as_secs_f64();
+            self.rate = if self.rate == 0.0 {
+                sample
+            } else {
+                0.5 * self.rate + 0.5 * sample
+            };
+            self.at = now;
+            self.txs = txs;
+        }
+        self.rate
+    }
+}
 
 fn drain(inbox: &mut mpsc::Receiver<Submission>, batch: &mut Vec<Submission>) {
     while batch.len() < VERIFY_BATCH {
@@ -45,14 +94,27 @@ pub(crate) fn run(
     gossip: Gossip,
     store: Arc<Store>,
     waiters: Arc<Waiters>,
+    stats: Arc<NodeStats>,
 ) {
     let mut batch: Vec<Submission> = Vec::with_capacity(VERIFY_BATCH);
+    let mut rate = CommitRate::new(Instant::now(), stats.txs.load(Ordering::Relaxed));
     while let Some(first) = inbox.blocking_recv() {
         batch.push(first);
         drain(&mut inbox, &mut batch);
         if batch.len() < LINGER_BELOW {
             std::thread::sleep(LINGER);
             drain(&mut inbox, &mut batch);
+        }
+        // Refuse what does not fit before spending any work on it.
+        let limit = backlog_limit(rate.update(Instant::now(), stats.txs.load(Ordering::Relaxed)));
+        let room = limit.saturating_sub(pool.len());
+        if batch.len() > room {
+            for s in batch.drain(room..) {
+                answer(s.reply, Err(SubmitError::Overloaded));
+            }
+        }
+        if batch.is_empty() {
+            continue;
         }
         let (txs, replies): (Vec<SignedTx>, Vec<_>) =
             batch.drain(..).map(|s| (s.tx, s.reply)).unzip();
@@ -117,4 +179,31 @@ fn answer(
 /// Decodes a submitted transaction's bytes with the size and format limits.
 pub fn decode(bytes: &[u8]) -> Result<SignedTx, TxError> {
     SignedTx::decode_submitted(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backlog_is_seconds_of_the_commit_rate_with_a_floor() {
+        assert_eq!(backlog_limit(0.0), MIN_BACKLOG);
+        assert_eq!(backlog_limit(1_000.0), MIN_BACKLOG);
+        assert_eq!(backlog_limit(8_000.0), 24_000);
+        assert_eq!(backlog_limit(28_000.0), 84_000);
+    }
+
+    #[test]
+    fn the_commit_rate_is_sampled_once_a_second_and_smoothed() {
+        let t0 = Instant::now();
+        let mut r = CommitRate::new(t0, 100);
+        // Under a second: no sample yet.
+        assert_eq!(r.update(t0 + Duration::from_millis(500), 5_000), 0.0);
+        // The first sample is taken as it is.
+        assert_eq!(r.update(t0 + Duration::from_secs(2), 20_100), 10_000.0);
+        // Later ones are averaged with what came before.
+        assert_eq!(r.update(t0 + Duration::from_secs(3), 22_100), 6_000.0);
+        // A counter that went backwards (cannot happen, but) gives a zero sample, not a panic.
+        assert_eq!(r.update(t0 + Duration::from_secs(4), 0), 3_000.0);
+    }
 }

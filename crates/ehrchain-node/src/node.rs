@@ -172,10 +172,15 @@ impl Node {
             }),
         )?;
         {
-            let (store, waiters, gossip) = (store.clone(), waiters.clone(), validator.gossip);
+            let (store, waiters, gossip, stats) = (
+                store.clone(),
+                waiters.clone(),
+                validator.gossip,
+                stats.clone(),
+            );
             std::thread::Builder::new()
                 .name("ehrchain-admission".into())
-                .spawn(move || mempool::run(submit_rx, pool, gossip, store, waiters))?;
+                .spawn(move || mempool::run(submit_rx, pool, gossip, store, waiters, stats))?;
         }
 
         let genesis_for_check = genesis.clone();
