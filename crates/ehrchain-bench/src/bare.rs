@@ -6,7 +6,7 @@
 //! execute nothing and store nothing of their own. For each (N, transactions per block):
 //! finalized blocks/s, the transactions they carried per second, and CPU per block.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -20,6 +20,7 @@ use ehrchain_types::{Genesis, GenesisValidator, Timestamp};
 use rand::RngCore;
 use serde_json::{json, Value};
 
+use crate::cluster::free_port;
 use crate::machine::{process_cpu, Machine};
 use crate::txbench::temp_dir;
 use crate::workload::{Mix, World};
@@ -59,17 +60,16 @@ impl Row {
     fn tps(&self) -> f64 {
         self.txs as f64 / self.secs
     }
+    fn cpu_ms_per_block(&self) -> f64 {
+        1e3 * self.cpu_secs / self.blocks.max(1) as f64
+    }
     fn json(&self) -> Value {
         json!({
             "validators": self.validators, "block_txs": self.block_txs,
             "blocks_per_sec": self.blocks_per_sec(), "committed_tps": self.tps(),
-            "cpu_ms_per_block": 1e3 * self.cpu_secs / self.blocks.max(1) as f64,
+            "cpu_ms_per_block": self.cpu_ms_per_block(),
         })
     }
-}
-
-fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 fn start(
@@ -161,7 +161,7 @@ pub fn run(args: BareArgs, json_out: bool) -> Result<()> {
             r.block_txs,
             r.blocks_per_sec(),
             r.tps(),
-            1e3 * r.cpu_secs / r.blocks.max(1) as f64
+            r.cpu_ms_per_block()
         ));
     }
     eprintln!(

@@ -368,8 +368,8 @@ mod tests {
                 assert_eq!(PublicKey::from_bytes(p), Err(CryptoError::InvalidPublicKey));
             }
         }
-        // A trusted key that is in fact weak still fails verification, before and after a
-        // valid key with the same first byte (same shard) is cached.
+        // A key wrapped as trusted that is in fact weak still fails verification: it is
+        // checked (and refused) again, never served from the cache.
         let weak = PublicKey::from_trusted_bytes(&SMALL_ORDER_POINTS[0]);
         let sk = key(9);
         let sig = sk.sign(NS, b"m");

@@ -29,7 +29,7 @@ const VERIFY_BATCH: usize = 2048;
 /// load the wait pays for itself; under light load it adds at most a millisecond to commit
 /// latencies of tens of milliseconds.
 const LINGER_BELOW: usize = 32;
-const LINGER: std::time::Duration = std::time::Duration::from_millis(1);
+const LINGER: Duration = Duration::from_millis(1);
 
 /// Admission refuses new transactions (`Overloaded`, HTTP 503) while the pool already holds
 /// more than [`MAX_QUEUE_SECS`] of the recent commit rate, and never below [`MIN_BACKLOG`].
